@@ -1,0 +1,97 @@
+//! The default [`Backend::get_to_file`]: fetch an object into a local file, resuming a partial
+//! download, for storages that can only hand out a byte stream.
+//!
+//! git-annex may hand RETRIEVE a file that already holds the start of the object (a download
+//! that was interrupted and retried in a new process). Appending from its length resumes it;
+//! git-annex verifies the whole content afterwards, so a wrong prefix is caught there, not here.
+
+use std::path::Path;
+
+use futures::StreamExt;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+use crate::{Backend, BackendError, ErrorKind, ObjectPath, Progress};
+
+/// Fetches `path` from `backend` into `dest` with the resume rules of
+/// [`Backend::get_to_file`]: a shorter `dest` is appended to, a complete one left alone, a
+/// longer one rewritten from the start. Memory stays bounded by the stream's chunk size.
+pub(crate) async fn get_to_file<B: Backend + ?Sized>(
+    backend: &B,
+    path: &ObjectPath,
+    dest: &Path,
+    progress: Progress<'_>,
+) -> Result<(), BackendError> {
+    let storage = backend.describe().to_string();
+    let meta = backend
+        .stat(path)
+        .await?
+        .ok_or_else(|| BackendError::not_found("retrieve", path.as_str(), storage.clone()))?;
+
+    let mut file = tokio::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dest)
+        .await
+        .map_err(|e| BackendError::local("open", dest, e))?;
+    let have = file
+        .metadata()
+        .await
+        .map_err(|e| BackendError::local("stat", dest, e))?
+        .len();
+
+    let start = match have.cmp(&meta.len) {
+        std::cmp::Ordering::Equal => {
+            progress(have);
+            return Ok(());
+        }
+        std::cmp::Ordering::Less => have,
+        std::cmp::Ordering::Greater => {
+            // Longer than the object: not a prefix of it, so start over.
+            file.set_len(0)
+                .await
+                .map_err(|e| BackendError::local("truncate", dest, e))?;
+            0
+        }
+    };
+    file.seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(|e| BackendError::local("seek in", dest, e))?;
+    progress(start);
+
+    let mut stream = backend.get(path, start).await?;
+    let mut written = start;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            BackendError::new(
+                ErrorKind::from_io(&e),
+                "retrieve",
+                path.as_str(),
+                storage.clone(),
+            )
+            .with_cause(e)
+        })?;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| BackendError::local("write", dest, e))?;
+        written += chunk.len() as u64;
+        progress(written);
+    }
+    // tokio's File finishes its last write in the background; flush waits for it so that
+    // errors (a full disk) are reported here and the caller sees the whole file.
+    file.flush()
+        .await
+        .map_err(|e| BackendError::local("write", dest, e))?;
+    if written != meta.len {
+        return Err(
+            BackendError::new(ErrorKind::Other, "retrieve", path.as_str(), storage)
+                .with_cause(format!(
+                    "got {written} bytes where the object has {}; it changed while being read",
+                    meta.len
+                ))
+                .with_hint("try again"),
+        );
+    }
+    Ok(())
+}

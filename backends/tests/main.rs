@@ -1,0 +1,6 @@
+//! ferry-backends integration tests, one binary (style.md §5): the behavior suite run against
+//! every storage, the directory storage's own failure cases, and the layout vectors.
+
+mod behavior;
+mod directory;
+mod layout_vectors;

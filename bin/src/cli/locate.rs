@@ -1,0 +1,51 @@
+//! `ferry locate`: where a key's object lives in a store, for every layout or one.
+
+use ferry_backends::ObjectPath;
+use ferry_backends::layout::{ALL_LAYOUTS, Layout, object_path};
+use remote_proto::Key;
+
+/// The object paths of `keys` under `prefix`, one line per key and layout
+/// (`layout<TAB>path`, or just `path` when one layout is asked for).
+///
+/// # Errors
+/// A key that does not parse, or a prefix that is not a safe relative path.
+pub fn locate(keys: &[String], layout: Option<Layout>, prefix: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let prefix = prefix
+        .map(|p| p.trim_matches('/'))
+        .filter(|p| !p.is_empty())
+        .map(ObjectPath::new)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("bad --prefix: {e}"))?;
+    let mut lines = Vec::new();
+    for raw in keys {
+        let key = Key::parse(raw).map_err(|e| anyhow::anyhow!("{raw} is not a git-annex key: {e}"))?;
+        let layouts: Vec<Layout> = layout.map_or_else(|| ALL_LAYOUTS.to_vec(), |l| vec![l]);
+        for l in layouts {
+            let path = object_path(l, prefix.as_ref(), &key)
+                .map_err(|e| anyhow::anyhow!("{raw} cannot be stored by ferry: {e}"))?;
+            if layout.is_some() {
+                lines.push(path.to_string());
+            } else {
+                lines.push(format!("{l}\t{path}"));
+            }
+        }
+    }
+    Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locates_a_key_in_every_layout() {
+        let key = "SHA256E-s12--a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447.txt";
+        let lines = locate(&[key.to_owned()], None, Some("/annex/")).unwrap();
+        assert_eq!(lines.len(), 5);
+        assert_eq!(lines[0], format!("lower\tannex/e7d/d01/{key}"));
+        assert_eq!(lines[3], format!("mixed\tannex/J7/0G/{key}"));
+        let one = locate(&[key.to_owned()], Some(Layout::Nodir), None).unwrap();
+        assert_eq!(one, vec![key.to_owned()]);
+        assert!(locate(&["no key".to_owned()], None, None).is_err());
+    }
+}

@@ -1,0 +1,330 @@
+//! The engine: git-annex's requests answered with a storage [`Backend`].
+//!
+//! git-annex does chunking and its own encryption itself; the engine only ever sees keys (plain,
+//! chunk or `GPGHMAC…`) and local files. Each key becomes one object path through the
+//! configured layout ([`ferry_backends::layout::object_path`]), the only place a key turns into a
+//! path. The safety rules of the protocol live here:
+//! - CHECKPRESENT is three-valued: present only with the key's size, absent only when the store
+//!   definitely said so, unknown for everything else;
+//! - a STORE of a file whose size contradicts the key, or of an empty file for an encrypted key
+//!   (what git-annex sends when gpg failed), is refused;
+//! - a RETRIEVE that yields a different size than the key's is a failure, never a success.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ferry_backends::layout::{self, Layout};
+use ferry_backends::{Backend, BackendError, ErrorKind, ObjectMeta, ObjectPath};
+use remote_proto::handler::{ConfigOption, InfoField};
+use remote_proto::reply::Availability;
+use remote_proto::{Annex, Extension, Failure, Key, Presence, Retrieved, SpecialRemote};
+use tokio::sync::OnceCell;
+
+use crate::settings::{CONFIG_KEYS, Phase, Settings};
+use crate::storage;
+
+/// git-annex's cost of a remote on a local disk (its `cheapRemoteCost`): tried before network
+/// remotes.
+const LOCAL_COST: u32 = 100;
+
+/// The remote after PREPARE: its settings and the storage they name.
+struct Prepared {
+    settings: Settings,
+    backend: Arc<dyn Backend>,
+}
+
+/// ferry's special remote. One value serves every job of a process (ASYNC), so all state after
+/// PREPARE is shared and read-only.
+#[derive(Default)]
+pub struct FerryRemote {
+    prepared: OnceCell<Prepared>,
+}
+
+impl FerryRemote {
+    /// A remote that has not been prepared yet.
+    pub fn new() -> FerryRemote {
+        FerryRemote::default()
+    }
+
+    fn prepared(&self) -> Result<&Prepared, Failure> {
+        self.prepared
+            .get()
+            .ok_or_else(|| Failure::new("the remote was used before PREPARE succeeded"))
+    }
+}
+
+/// Reads every known config key from git-annex.
+async fn read_settings(annex: &Annex, phase: Phase) -> Result<Settings, Failure> {
+    let mut values = Vec::with_capacity(CONFIG_KEYS.len());
+    for key in CONFIG_KEYS {
+        let value = annex
+            .get_config(key.name)
+            .await
+            .map_err(|e| Failure::new(format!("cannot read setting {}: {e}", key.name)))?;
+        values.push((key.name, value));
+    }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    Settings::from_config(
+        |name| {
+            values
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+        },
+        phase,
+        &cwd,
+    )
+    .map_err(|e| Failure::new(e.to_string()))
+}
+
+impl Prepared {
+    fn path_of(&self, key: &Key) -> Result<ObjectPath, Failure> {
+        layout::object_path(self.settings.layout, None, key).map_err(|e| {
+            Failure::new(format!(
+                "ferry cannot name an object for key {key}: {e}; migrate the file to another backend (git annex migrate --backend=SHA256E)"
+            ))
+        })
+    }
+
+    /// Where else an object of `key` may have been put by the rclone bridges (keys with `/`).
+    fn legacy_paths_of(&self, key: &Key) -> Vec<ObjectPath> {
+        layout::legacy_paths(self.settings.layout, None, key)
+    }
+
+    fn layout(&self) -> Layout {
+        self.settings.layout
+    }
+
+    /// Looks the key up at its path and, when absent there, at its legacy paths.
+    async fn find(&self, key: &Key) -> Result<Option<(ObjectPath, ObjectMeta)>, BackendError> {
+        let path = match self.path_of(key) {
+            Ok(p) => Some(p),
+            Err(_) => None,
+        };
+        let candidates = path.into_iter().chain(self.legacy_paths_of(key));
+        for candidate in candidates {
+            if let Some(meta) = self.backend.stat(&candidate).await? {
+                return Ok(Some((candidate, meta)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The message for a failed storage operation, naming the key.
+fn storage_failure(what: &str, key: &Key, err: &BackendError) -> Failure {
+    Failure::new(format!("{what} {key}: {err}"))
+}
+
+fn local_failure(what: &str, file: &Path, err: std::io::Error) -> Failure {
+    Failure::new(format!("{what} {}: {err}", file.display()))
+}
+
+/// Checks an object's length against what the key says it must be.
+fn size_matches(key: &Key, len: u64) -> bool {
+    key.expected_object_len().is_none_or(|expected| expected == len)
+}
+
+#[async_trait]
+impl SpecialRemote for FerryRemote {
+    fn extensions(&self) -> Vec<Extension> {
+        vec![
+            Extension::Info,
+            Extension::Async,
+            Extension::GetGitRemoteName,
+            Extension::UnavailableResponse,
+        ]
+    }
+
+    async fn init_remote(&self, annex: &Annex) -> Result<(), Failure> {
+        let settings = read_settings(annex, Phase::Init).await?;
+        // INITREMOTE also runs at enableremote and autoenable: write back exactly what is in
+        // use, which for an existing remote is what was stored, so nothing changes meaning.
+        for (name, value) in settings.stored_values() {
+            annex
+                .set_config(name, &value)
+                .await
+                .map_err(|e| Failure::new(format!("cannot store setting {name}: {e}")))?;
+        }
+        let backend = storage::open(&settings);
+        backend
+            .check()
+            .await
+            .map_err(|e| Failure::new(format!("the store cannot be used: {e}")))?;
+        tracing::info!(storage = %backend.describe(), layout = %settings.layout, "initialized");
+        Ok(())
+    }
+
+    async fn prepare(&self, annex: &Annex) -> Result<(), Failure> {
+        let settings = read_settings(annex, Phase::Use).await?;
+        let backend = storage::open(&settings);
+        // Temporary files of killed uploads; a store that is away now is cleaned next time.
+        match backend.clean_stale_uploads().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed {n} temporary files of interrupted uploads"),
+            Err(e) => tracing::debug!("no cleanup of interrupted uploads: {e}"),
+        }
+        tracing::debug!(storage = %backend.describe(), layout = %settings.layout, "prepared");
+        let _ = self.prepared.set(Prepared { settings, backend });
+        Ok(())
+    }
+
+    async fn store(&self, key: &Key, file: &Path, annex: &Annex) -> Result<(), Failure> {
+        let p = self.prepared()?;
+        let path = p.path_of(key)?;
+        let len = tokio::fs::metadata(file)
+            .await
+            .map_err(|e| local_failure("cannot read the file to store", file, e))?
+            .len();
+        if len == 0 && key.is_encrypted() {
+            // gpg output is never empty: git-annex sends an empty file when gpg failed, and would
+            // later count the empty object as a good copy.
+            return Err(Failure::new(format!(
+                "refusing to store an empty file for encrypted key {key}: gpg probably failed; check annex-gnupg-options and your gpg setup"
+            )));
+        }
+        if !size_matches(key, len) {
+            return Err(Failure::new(format!(
+                "{} holds {len} bytes but key {key} says {}; the file changed while being stored, try again",
+                file.display(),
+                key.expected_object_len().unwrap_or_default()
+            )));
+        }
+        tracing::debug!(%key, %path, len, "store");
+        p.backend
+            .put_file(&path, file, &|n| annex.progress(n))
+            .await
+            .map_err(|e| storage_failure("cannot store", key, &e))?;
+        annex.progress(len);
+        Ok(())
+    }
+
+    async fn retrieve(&self, key: &Key, file: &Path, annex: &Annex) -> Result<Retrieved, Failure> {
+        let p = self.prepared()?;
+        let path = match p.find(key).await {
+            Ok(Some((path, _))) => path,
+            Ok(None) => {
+                return Err(Failure::new(format!(
+                    "{key} is not in {}",
+                    p.backend.describe()
+                )));
+            }
+            Err(e) => return Err(storage_failure("cannot retrieve", key, &e)),
+        };
+        tracing::debug!(%key, %path, "retrieve");
+        p.backend
+            .get_to_file(&path, file, &|n| annex.progress(n))
+            .await
+            .map_err(|e| storage_failure("cannot retrieve", key, &e))?;
+        let got = tokio::fs::metadata(file)
+            .await
+            .map_err(|e| local_failure("cannot check the retrieved file", file, e))?
+            .len();
+        if !size_matches(key, got) {
+            return Err(Failure::new(format!(
+                "retrieved {got} bytes for {key}, which says {}: the stored object is damaged; run git annex fsck --from on this remote",
+                key.expected_object_len().unwrap_or_default()
+            )));
+        }
+        Ok(Retrieved::Written)
+    }
+
+    async fn check_present(&self, key: &Key, _annex: &Annex) -> Result<Presence, Failure> {
+        let p = self.prepared()?;
+        Ok(match p.find(key).await {
+            Ok(Some((path, meta))) if size_matches(key, meta.len) => {
+                tracing::debug!(%key, %path, "present");
+                Presence::Present
+            }
+            Ok(Some((path, meta))) => {
+                // The object there is not this key's content (a truncated copy): the content is
+                // definitely not stored, and a new STORE replaces the bad object.
+                tracing::warn!(%key, %path, len = meta.len, "object has the wrong size; reporting it absent");
+                Presence::Absent
+            }
+            Ok(None) => Presence::Absent,
+            Err(e) => Presence::Unknown(format!("cannot check {key}: {e}")),
+        })
+    }
+
+    async fn remove(&self, key: &Key, annex: &Annex) -> Result<(), Failure> {
+        let p = self.prepared()?;
+        let paths = p.path_of(key).into_iter().chain(p.legacy_paths_of(key));
+        for path in paths {
+            p.backend
+                .delete(&path)
+                .await
+                .map_err(|e| storage_failure("cannot remove", key, &e))?;
+        }
+        annex.debug(&format!("removed {key}")).await;
+        Ok(())
+    }
+
+    async fn list_configs(&self, _annex: &Annex) -> Result<Vec<ConfigOption>, Failure> {
+        Ok(CONFIG_KEYS
+            .iter()
+            .map(|k| ConfigOption {
+                name: k.name.to_owned(),
+                description: k.description.to_owned(),
+            })
+            .collect())
+    }
+
+    async fn get_cost(&self, _annex: &Annex) -> Result<u32, Failure> {
+        let p = self.prepared()?;
+        Ok(if p.backend.capabilities().local {
+            LOCAL_COST
+        } else {
+            200
+        })
+    }
+
+    async fn get_availability(&self, annex: &Annex) -> Result<Availability, Failure> {
+        let p = self.prepared()?;
+        let local = p.backend.capabilities().local;
+        if annex.has_extension(&Extension::UnavailableResponse) {
+            if let Err(e) = p.backend.check().await {
+                if matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::PermissionDenied) {
+                    annex.debug(&format!("unavailable: {e}")).await;
+                    return Ok(Availability::Unavailable);
+                }
+            }
+        }
+        Ok(if local {
+            Availability::Local
+        } else {
+            Availability::Global
+        })
+    }
+
+    async fn whereis(&self, key: &Key, _annex: &Annex) -> Result<Option<String>, Failure> {
+        let p = self.prepared()?;
+        match p.find(key).await {
+            Ok(Some((path, _))) => Ok(Some(format!("{}/{path}", p.backend.describe().location))),
+            _ => Ok(None),
+        }
+    }
+
+    async fn get_info(&self, _annex: &Annex) -> Result<Vec<InfoField>, Failure> {
+        let p = self.prepared()?;
+        let d = p.backend.describe();
+        let mut fields = vec![
+            ("storage", d.storage.to_owned()),
+            ("location", d.location),
+            ("layout", p.layout().as_str().to_owned()),
+        ];
+        if let Some(prefix) = &p.settings.prefix {
+            fields.push(("prefix", prefix.as_str().to_owned()));
+        }
+        let crate::settings::Storage::Directory { fsync, .. } = &p.settings.storage;
+        fields.push(("fsync", if *fsync { "yes" } else { "no" }.to_owned()));
+        Ok(fields
+            .into_iter()
+            .map(|(name, value)| InfoField {
+                name: name.to_owned(),
+                value,
+            })
+            .collect())
+    }
+}

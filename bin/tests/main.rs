@@ -1,0 +1,9 @@
+//! Integration tests of the ferry binaries with real git-annex (installed by `scripts/test`).
+
+mod support;
+
+mod crash;
+mod protocol_lines;
+mod testremote;
+mod unavailable;
+mod workflows;
