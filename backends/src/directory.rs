@@ -34,6 +34,19 @@ use crate::{
 /// The directory (under the prefix) holding files being written; never listed as objects.
 pub const TEMP_DIR: &str = ".ferry-tmp";
 
+/// The file (under the prefix) that marks a directory as a ferry store, written at INITREMOTE.
+///
+/// Why: when the configured directory is itself a mount point, an unmounted disk leaves an
+/// empty directory behind, and "no such object" would then be believed for every key. So an
+/// object is only reported absent, and a STORE only writes, where this marker is present; a
+/// missing marker is "store unreachable" (CHECKPRESENT-UNKNOWN). This also keeps a STORE from
+/// filling the empty mount point on the system disk.
+pub const STORE_MARKER: &str = ".ferry-store";
+
+/// What the marker says to a person who finds it.
+const STORE_MARKER_TEXT: &str = "This directory is a ferry store: git-annex keeps copies of files here.\n\
+Do not delete this file: ferry checks for it to tell an unplugged disk from an empty store.\n";
+
 /// How much is copied between two progress reports and cancellation checks.
 const COPY_STEP: u64 = 8 * 1024 * 1024;
 
@@ -163,7 +176,8 @@ impl Inner {
     /// The file for `path`, refusing paths inside our temp directory (an object put there
     /// would look like a stale temp file and be deleted by cleanup).
     fn resolve(&self, op: &'static str, path: &ObjectPath) -> Result<PathBuf, BackendError> {
-        if path.segments().next() == Some(TEMP_DIR) {
+        let first = path.segments().next();
+        if first == Some(TEMP_DIR) || first == Some(STORE_MARKER) {
             return Err(BackendError::new(
                 ErrorKind::Unsupported,
                 op,
@@ -171,7 +185,7 @@ impl Inner {
                 self.storage.clone(),
             )
             .with_cause(format!(
-                "{TEMP_DIR} is reserved for ferry's temporary files"
+                "{TEMP_DIR} and {STORE_MARKER} are reserved for ferry's own files"
             )));
         }
         Ok(self.base.join(path.as_str()))
@@ -182,7 +196,7 @@ impl Inner {
     /// (an unmounted disk, a typo in the configured directory).
     fn require_root(&self, op: &'static str, location: &str) -> Result<(), BackendError> {
         match fs::metadata(&self.root) {
-            Ok(meta) if meta.is_dir() => Ok(()),
+            Ok(meta) if meta.is_dir() => self.require_marker(op, location),
             Ok(_) => {
                 Err(
                     BackendError::new(ErrorKind::Unreachable, op, location, self.storage.clone())
@@ -231,6 +245,85 @@ impl Inner {
             }
             Err(e) => Err(self.err(OP, path.as_str(), e)),
         }
+    }
+
+    /// Succeeds when the store marker is in place (see [`STORE_MARKER`]).
+    fn require_marker(&self, op: &'static str, location: &str) -> Result<(), BackendError> {
+        match fs::metadata(self.base.join(STORE_MARKER)) {
+            Ok(meta) if meta.is_file() => Ok(()),
+            Ok(_) => Err(self.fail(
+                ErrorKind::Config,
+                op,
+                location,
+                format!("{STORE_MARKER} in {} is not a file", self.base.display()),
+            )),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(BackendError::new(
+                ErrorKind::Unreachable,
+                op,
+                location,
+                self.storage.clone(),
+            )
+            .with_cause(format!(
+                "{} is not marked as a ferry store ({STORE_MARKER} is missing)",
+                self.base.display()
+            ))
+            .with_hint(
+                "if the disk is not mounted, mount it; if this really is the store (one made by another tool), run `git annex enableremote` on the remote to adopt it",
+            )),
+            Err(e) => Err(self.err(op, location, e)),
+        }
+    }
+
+    /// Creates the directories under the root that lead to the store and writes the store
+    /// marker, durably. Never creates the root: that is the disk the user named.
+    fn initialize(&self) -> Result<(), BackendError> {
+        const OP: &str = "initialize";
+        match fs::metadata(&self.root) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(self.fail(
+                    ErrorKind::Unreachable,
+                    OP,
+                    "",
+                    format!("{} is not a directory", self.root.display()),
+                ));
+            }
+            Err(e) => return Err(self.err(OP, "", e)),
+        }
+        let marker = self.base.join(STORE_MARKER);
+        if fs::metadata(&marker).map(|m| m.is_file()).unwrap_or(false) {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        let mut cur = self.base.as_path();
+        while cur != self.root && fs::symlink_metadata(cur).is_err() {
+            missing.push(cur.to_path_buf());
+            match cur.parent() {
+                Some(parent) => cur = parent,
+                None => break,
+            }
+        }
+        for dir in missing.iter().rev() {
+            match fs::create_dir(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(self.err(OP, "", e)),
+            }
+        }
+        let temp = self
+            .base
+            .join(format!("{STORE_MARKER}.{}.tmp", std::process::id()));
+        let write = || -> io::Result<()> {
+            let mut f = File::create(&temp)?;
+            io::Write::write_all(&mut f, STORE_MARKER_TEXT.as_bytes())?;
+            f.sync_all()?;
+            fs::rename(&temp, &marker)?;
+            File::open(&self.base)?.sync_all()
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&temp);
+            self.err(OP, STORE_MARKER, e)
+        })
     }
 
     /// Creates `dir` and its missing parents below the root (never the root itself), and
@@ -505,7 +598,7 @@ impl Inner {
                     tracing::warn!(path = %entry.path().display(), "skipping a name that is not UTF-8");
                     continue;
                 };
-                if rel.is_none() && name == TEMP_DIR {
+                if rel.is_none() && (name == TEMP_DIR || name == STORE_MARKER) {
                     continue;
                 }
                 let child = match &rel {
@@ -832,6 +925,11 @@ impl Backend for DirectoryBackend {
 
     async fn clean_stale_uploads(&self) -> Result<usize, BackendError> {
         self.cleanup_stale_temps().await
+    }
+
+    async fn initialize(&self) -> Result<(), BackendError> {
+        self.run(|inner| inner.initialize()).await?;
+        self.check().await
     }
 
     async fn check(&self) -> Result<(), BackendError> {

@@ -99,6 +99,16 @@ pub trait Backend: Send + Sync + Debug {
     /// The reason the store cannot be used, classified like every other error.
     async fn check(&self) -> Result<(), BackendError>;
 
+    /// Makes a new store ready, or adopts an existing one, at INITREMOTE (which also runs at
+    /// `enableremote` and autoenable, so it is idempotent and never touches objects). The
+    /// directory storage writes its store marker here; see [`directory`].
+    ///
+    /// # Errors
+    /// The store cannot be used (missing root, no permission, bad credentials).
+    async fn initialize(&self) -> Result<(), BackendError> {
+        self.check().await
+    }
+
     /// Deletes what interrupted uploads left behind (temporary files of a killed STORE,
     /// unfinished multipart uploads), never touching an upload that is still running. Returns
     /// how many were removed. The engine calls it at PREPARE.

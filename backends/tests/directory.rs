@@ -25,13 +25,20 @@ fn store(root: &Path, prefix: Option<&str>) -> DirectoryBackend {
     )
 }
 
+/// A store as INITREMOTE leaves it: root present, marker written.
+async fn ready_store(root: &Path, prefix: Option<&str>) -> anyhow::Result<DirectoryBackend> {
+    let b = store(root, prefix);
+    b.initialize().await?;
+    Ok(b)
+}
+
 const KEY: &str =
     "SHA256E-s12--a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447.txt";
 
 #[tokio::test]
 async fn objects_land_at_the_layout_path() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let b = store(dir.path(), Some("git-annex"));
+    let b = ready_store(dir.path(), Some("git-annex")).await?;
     let key = Key::parse(KEY)?;
     let obj = object_path(Layout::Lower, None, &key)?;
     put_bytes(&b, &obj, &Bytes::from_static(b"hello world\n")).await?;
@@ -51,10 +58,40 @@ async fn stat_when_root_missing_is_unreachable_not_absent() -> anyhow::Result<()
 }
 
 #[tokio::test]
-async fn stat_when_prefix_dir_not_yet_created_is_absent() -> anyhow::Result<()> {
+async fn stat_in_an_unmarked_store_is_unreachable_not_absent() -> anyhow::Result<()> {
+    // The configured directory is a mount point and the disk is not mounted: the empty
+    // directory must not make every object read as absent, nor receive stores.
     let dir = tempfile::tempdir()?;
-    let b = store(dir.path(), Some("not/yet"));
+    let b = store(dir.path(), None);
+    assert_kind(b.stat(&path("e7d/d01/K")).await, ErrorKind::Unreachable)?;
+    let err = put_bytes(&b, &path("e7d/d01/K"), &Bytes::from_static(b"x"))
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a store into an unmarked directory must fail"))?;
+    assert!(err.to_string().contains(".ferry-store"), "{err}");
+    assert!(
+        fs::read_dir(dir.path())?.next().is_none(),
+        "nothing written"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn initialize_creates_the_prefix_and_marker_and_is_idempotent() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let b = ready_store(dir.path(), Some("not/yet")).await?;
     assert_eq!(b.stat(&path("e7d/d01/K")).await?, None);
+    let marker = dir.path().join("not/yet/.ferry-store");
+    let text = fs::read_to_string(&marker)?;
+    b.initialize().await?;
+    assert_eq!(fs::read_to_string(&marker)?, text);
+    // The marker is not an object, and cannot be overwritten as one.
+    assert!(b.list(None).await?.is_empty());
+    assert_kind(b.stat(&path(".ferry-store")).await, ErrorKind::Unsupported)?;
+    // initialize never creates the root itself (the disk the user named).
+    let gone = store(&dir.path().join("unmounted"), None);
+    assert!(gone.initialize().await.is_err());
+    assert!(!dir.path().join("unmounted").exists());
     Ok(())
 }
 
@@ -252,7 +289,7 @@ async fn dead_writers_temp_files_are_cleaned_and_live_ones_kept() -> anyhow::Res
 #[tokio::test]
 async fn temp_files_never_show_as_objects() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let b = store(dir.path(), None);
+    let b = ready_store(dir.path(), None).await?;
     put_bytes(&b, &path("K"), &random_bytes(3)).await?;
     fs::write(dir.path().join(TEMP_DIR).join("9-9-x.tmp"), b"partial")?;
     let listed: Vec<_> = b.list(None).await?.into_iter().map(|e| e.path).collect();
@@ -278,7 +315,7 @@ async fn temp_files_never_show_as_objects() -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_dropped_put_leaves_no_temp_file() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let b = store(dir.path(), None);
+    let b = ready_store(dir.path(), None).await?;
     let (mut tx, rx) = futures::channel::mpsc::channel::<std::io::Result<Bytes>>(0);
     {
         let k = path("K");
@@ -306,7 +343,7 @@ async fn a_dropped_put_leaves_no_temp_file() -> anyhow::Result<()> {
 #[tokio::test]
 async fn put_file_reports_progress_at_least_every_8_mib() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let b = store(dir.path(), Some("p"));
+    let b = ready_store(dir.path(), Some("p")).await?;
     let source = dir.path().join("source");
     let data = random_bytes(20 * 1024 * 1024 + 5);
     fs::write(&source, &data)?;
@@ -328,7 +365,7 @@ async fn put_file_reports_progress_at_least_every_8_mib() -> anyhow::Result<()> 
 #[tokio::test]
 async fn deleting_in_directory_layout_removes_the_key_dir() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let b = store(dir.path(), None);
+    let b = ready_store(dir.path(), None).await?;
     let key = Key::parse(KEY)?;
     let obj = object_path(Layout::Directory, None, &key)?;
     put_bytes(&b, &obj, &random_bytes(12)).await?;
@@ -345,7 +382,10 @@ async fn deleting_in_directory_layout_removes_the_key_dir() -> anyhow::Result<()
 #[tokio::test]
 async fn check_needs_a_writable_root() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    store(dir.path(), Some("new/prefix")).check().await?;
+    ready_store(dir.path(), Some("new/prefix"))
+        .await?
+        .check()
+        .await?;
     // check leaves no temp file behind.
     assert_eq!(
         fs::read_dir(dir.path().join("new/prefix").join(TEMP_DIR))?.count(),
@@ -378,7 +418,7 @@ async fn error_messages_name_the_store_and_the_remedy() -> anyhow::Result<()> {
 #[tokio::test]
 async fn get_reads_what_put_file_stored() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let b = store(dir.path(), None);
+    let b = ready_store(dir.path(), None).await?;
     let source = dir.path().join("src");
     let data = random_bytes(300_000);
     fs::write(&source, &data)?;

@@ -40,9 +40,12 @@ impl<'a> MakeWriter<'a> for PidFile {
 /// Installs the global subscriber. Logging problems never stop the program: an unopenable
 /// `FERRY_LOG_FILE` falls back to stderr with a warning.
 pub fn init(default_filter: &str) {
-    let filter = EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter =
+        EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
     let file = std::env::var_os("FERRY_LOG_FILE").filter(|p| !p.is_empty());
-    let opened = file.as_ref().map(|path| OpenOptions::new().create(true).append(true).open(path));
+    let opened = file
+        .as_ref()
+        .map(|path| OpenOptions::new().create(true).append(true).open(path));
     match opened {
         Some(Ok(file)) => {
             let writer = PidFile {

@@ -123,7 +123,8 @@ fn local_failure(what: &str, file: &Path, err: std::io::Error) -> Failure {
 
 /// Checks an object's length against what the key says it must be.
 fn size_matches(key: &Key, len: u64) -> bool {
-    key.expected_object_len().is_none_or(|expected| expected == len)
+    key.expected_object_len()
+        .is_none_or(|expected| expected == len)
 }
 
 #[async_trait]
@@ -148,8 +149,10 @@ impl SpecialRemote for FerryRemote {
                 .map_err(|e| Failure::new(format!("cannot store setting {name}: {e}")))?;
         }
         let backend = storage::open(&settings);
+        // Marks the directory as a store (and adopts one made by another tool), so that later
+        // an unmounted disk is told from an empty store.
         backend
-            .check()
+            .initialize()
             .await
             .map_err(|e| Failure::new(format!("the store cannot be used: {e}")))?;
         tracing::info!(storage = %backend.describe(), layout = %settings.layout, "initialized");
@@ -285,7 +288,10 @@ impl SpecialRemote for FerryRemote {
         let local = p.backend.capabilities().local;
         if annex.has_extension(&Extension::UnavailableResponse) {
             if let Err(e) = p.backend.check().await {
-                if matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::PermissionDenied) {
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Unreachable | ErrorKind::PermissionDenied
+                ) {
                     annex.debug(&format!("unavailable: {e}")).await;
                     return Ok(Availability::Unavailable);
                 }

@@ -162,7 +162,10 @@ impl Settings {
                     match ObjectPath::new(trimmed) {
                         Ok(p) => Some(p),
                         Err(e) => {
-                            errors.push(format!("prefix={p} is not a usable path: {}", describe_path_error(&e)));
+                            errors.push(format!(
+                                "prefix={p} is not a usable path: {}",
+                                describe_path_error(&e)
+                            ));
                             None
                         }
                     }
@@ -236,7 +239,10 @@ impl Settings {
         }
         out.push((
             "prefix",
-            self.prefix.as_ref().map(|p| p.as_str().to_owned()).unwrap_or_default(),
+            self.prefix
+                .as_ref()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default(),
         ));
         out.push(("layout", self.layout.as_str().to_owned()));
         out
@@ -276,16 +282,28 @@ mod tests {
 
     #[test]
     fn layout_aliases_are_accepted_and_must_agree() {
-        let s = settings(&[("directory", "/tmp"), ("rclone_layout", "mixed")], Phase::Init).unwrap();
+        let s = settings(
+            &[("directory", "/tmp"), ("rclone_layout", "mixed")],
+            Phase::Init,
+        )
+        .unwrap();
         assert_eq!(s.layout, Layout::Mixed);
         let s = settings(
-            &[("directory", "/tmp"), ("rclonelayout", "nodir"), ("layout", "nodir")],
+            &[
+                ("directory", "/tmp"),
+                ("rclonelayout", "nodir"),
+                ("layout", "nodir"),
+            ],
             Phase::Init,
         )
         .unwrap();
         assert_eq!(s.layout, Layout::Nodir);
         let e = settings(
-            &[("directory", "/tmp"), ("rclone_layout", "nodir"), ("layout", "lower")],
+            &[
+                ("directory", "/tmp"),
+                ("rclone_layout", "nodir"),
+                ("layout", "lower"),
+            ],
             Phase::Init,
         )
         .unwrap_err();
@@ -295,13 +313,20 @@ mod tests {
     #[test]
     fn every_error_is_reported_at_once_and_names_the_valid_values() {
         let e = settings(
-            &[("directory", "/nonexistent/ferry/x"), ("layout", "lowr"), ("fsync", "maybe")],
+            &[
+                ("directory", "/nonexistent/ferry/x"),
+                ("layout", "lowr"),
+                ("fsync", "maybe"),
+            ],
             Phase::Init,
         )
         .unwrap_err();
         let text = e.to_string();
         assert_eq!(e.0.len(), 3, "{text}");
-        assert!(text.contains("lowr") && text.contains("frankencase"), "{text}");
+        assert!(
+            text.contains("lowr") && text.contains("frankencase"),
+            "{text}"
+        );
         assert!(text.contains("/nonexistent/ferry/x"), "{text}");
         assert!(text.contains("fsync=maybe"), "{text}");
     }
@@ -323,7 +348,11 @@ mod tests {
 
     #[test]
     fn prefix_is_validated() {
-        let s = settings(&[("directory", "/tmp"), ("prefix", "/annex/photos/")], Phase::Init).unwrap();
+        let s = settings(
+            &[("directory", "/tmp"), ("prefix", "/annex/photos/")],
+            Phase::Init,
+        )
+        .unwrap();
         assert_eq!(s.prefix.unwrap().as_str(), "annex/photos");
         assert!(settings(&[("directory", "/tmp"), ("prefix", "a/../b")], Phase::Init).is_err());
     }
@@ -338,11 +367,20 @@ mod tests {
 
     #[test]
     fn stored_values_round_trip() {
-        let s = settings(&[("directory", "/tmp"), ("prefix", "p"), ("layout", "nodir"), ("fsync", "no")], Phase::Init)
-            .unwrap();
+        let s = settings(
+            &[
+                ("directory", "/tmp"),
+                ("prefix", "p"),
+                ("layout", "nodir"),
+                ("fsync", "no"),
+            ],
+            Phase::Init,
+        )
+        .unwrap();
         let stored = s.stored_values();
         let map: HashMap<&str, String> = stored.into_iter().collect();
-        let again = Settings::from_config(|k| map.get(k).cloned(), Phase::Use, Path::new("/")).unwrap();
+        let again =
+            Settings::from_config(|k| map.get(k).cloned(), Phase::Use, Path::new("/")).unwrap();
         assert_eq!(s, again);
     }
 }

@@ -103,17 +103,26 @@ fn kill_9_in_the_middle_of_a_200mib_store_leaves_no_object() {
 
     // The object is not reported present...
     let check = repo.annex_status(&["checkpresentkey", &key, "r"]);
-    assert!(!check.status.success(), "half-written object reported present");
+    assert!(
+        !check.status.success(),
+        "half-written object reported present"
+    );
     // ...the partial bytes are nowhere under the object's name...
     assert!(
-        repo.store_files().iter().all(|f| f.starts_with(".ferry-tmp/")),
+        repo.store_files()
+            .iter()
+            .all(|f| f.starts_with(".ferry-tmp/")),
         "only temporary files may exist: {:?}",
         repo.store_files()
     );
     // ...fsck agrees...
     let fsck = repo.annex_status(&["fsck", "--from", "r", &file]);
     let whereis = all_output(&repo.annex(&["whereis", &file]));
-    assert!(!whereis.contains("[r]"), "r listed as holding {file}: {whereis}\n{}", all_output(&fsck));
+    assert!(
+        !whereis.contains("[r]"),
+        "r listed as holding {file}: {whereis}\n{}",
+        all_output(&fsck)
+    );
     // ...and the retried copy succeeds, and cleans up the dead temporary file.
     repo.annex(&["copy", "--to", "r", &file]);
     repo.annex(&["fsck", "--from", "r", &file]);
@@ -122,6 +131,9 @@ fn kill_9_in_the_middle_of_a_200mib_store_leaves_no_object() {
         .into_iter()
         .filter(|f| f.starts_with(".ferry-tmp/"))
         .collect();
-    assert!(tmp_left.is_empty(), "stale temporary files left: {tmp_left:?}");
+    assert!(
+        tmp_left.is_empty(),
+        "stale temporary files left: {tmp_left:?}"
+    );
     run_ok(repo.command("git-annex", &["drop", &file]));
 }

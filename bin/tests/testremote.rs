@@ -16,7 +16,11 @@ fn testremote_passes(repo: &Repo, remote: &str, fast: bool) {
         "testremote {remote} failed:\n{text}"
     );
     // testremote prints "All N tests passed"; a full run is 573 tests, --fast 125.
-    let expected = if fast { "All 125 tests passed" } else { "All 573 tests passed" };
+    let expected = if fast {
+        "All 125 tests passed"
+    } else {
+        "All 573 tests passed"
+    };
     assert!(text.contains(expected), "expected `{expected}` in:\n{text}");
 }
 

@@ -20,7 +20,10 @@ fn unmounted_store_answers_unknown_and_drop_is_refused() {
     let refused = repo.annex_status(&["drop", "photo.jpg"]);
     let text = all_output(&refused);
     assert!(!refused.status.success(), "drop must be refused:\n{text}");
-    assert!(repo.dir.join("photo.jpg").exists(), "local copy must survive");
+    assert!(
+        repo.dir.join("photo.jpg").exists(),
+        "local copy must survive"
+    );
     assert!(
         std::fs::read(repo.dir.join("photo.jpg")).is_ok(),
         "local content still readable"
@@ -40,7 +43,10 @@ fn unmounted_store_answers_unknown_and_drop_is_refused() {
         reply.starts_with(&format!("CHECKPRESENT-UNKNOWN {key} ")),
         "reply: {reply}"
     );
-    assert!(reply.contains(&store), "the reason names the store: {reply}");
+    assert!(
+        reply.contains(&store),
+        "the reason names the store: {reply}"
+    );
     // A store root that is a file (ENOTDIR) is just as unknown.
     std::fs::write(&repo.store, b"not a directory").expect("write a file");
     let reply = remote.request(&format!("CHECKPRESENT {key}"));
@@ -67,6 +73,10 @@ fn truncated_object_is_reported_absent_not_present() {
     let object = repo.store.join(&files[0]);
     std::fs::write(&object, [7u8; 100]).expect("truncate the object behind git-annex's back");
     let drop = repo.annex_status(&["drop", "a.bin"]);
-    assert!(!drop.status.success(), "drop must be refused: {}", all_output(&drop));
+    assert!(
+        !drop.status.success(),
+        "drop must be refused: {}",
+        all_output(&drop)
+    );
     assert!(repo.dir.join("a.bin").exists());
 }

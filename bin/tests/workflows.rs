@@ -23,7 +23,10 @@ fn chunked_encrypted_5mib_file_copies_gets_and_fscks() {
     repo.annex(&["drop", "big.bin"]);
     assert!(!repo.dir.join("big.bin").exists() || std::fs::read(repo.dir.join("big.bin")).is_err());
     repo.annex(&["get", "big.bin"]);
-    assert_eq!(std::fs::read(repo.dir.join("big.bin")).expect("read big.bin"), content);
+    assert_eq!(
+        std::fs::read(repo.dir.join("big.bin")).expect("read big.bin"),
+        content
+    );
     repo.annex(&["fsck", "--from", "r", "big.bin"]);
 }
 
@@ -42,14 +45,14 @@ fn odd_name(i: usize) -> String {
 /// from the engine's debug log.
 fn max_in_flight_per_process(log: &str) -> BTreeMap<String, usize> {
     let mut max: BTreeMap<String, usize> = BTreeMap::new();
-    for line in log.lines().filter(|l| l.contains("jobs_in_flight=")) {
+    for line in log.lines().filter(|l| l.contains("in_flight=")) {
         let pid = line
             .split_whitespace()
             .find_map(|w| w.strip_prefix("pid="))
             .unwrap_or("?")
             .to_owned();
         let n: usize = line
-            .split("jobs_in_flight=")
+            .split("in_flight=")
             .nth(1)
             .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
             .and_then(|d| d.parse().ok())
@@ -82,12 +85,20 @@ fn two_hundred_files_with_odd_names_round_trip_with_8_jobs_in_one_process() {
         "no remote process served two jobs at once: {busy:?}"
     );
     let serving: Vec<_> = busy.iter().filter(|(_, n)| **n > 0).collect();
-    assert_eq!(serving.len(), 1, "-J8 should use one remote process: {busy:?}");
+    assert_eq!(
+        serving.len(),
+        1,
+        "-J8 should use one remote process: {busy:?}"
+    );
 
     repo.annex(&["drop", "-J8", "."]);
     repo.annex(&["get", "-J8", "."]);
     for (name, content) in &expected {
-        assert_eq!(&std::fs::read(repo.dir.join(name)).expect("read back"), content, "{name}");
+        assert_eq!(
+            &std::fs::read(repo.dir.join(name)).expect("read back"),
+            content,
+            "{name}"
+        );
     }
     repo.annex(&["fsck", "-J8", "--from", "r", "."]);
 
@@ -100,11 +111,18 @@ fn two_hundred_files_with_odd_names_round_trip_with_8_jobs_in_one_process() {
     repo.annex(&["move", "-J8", "--to", "r", "odd"]);
     assert_eq!(repo.store_files().len(), 200);
     for name in expected.keys().filter(|n| n.starts_with("odd/")) {
-        assert!(!repo.dir.join(name).exists(), "{name} should have moved away");
+        assert!(
+            !repo.dir.join(name).exists(),
+            "{name} should have moved away"
+        );
     }
     repo.annex(&["get", "-J8", "odd"]);
     repo.annex(&["drop", "-J8", "--from", "r", "."]);
-    assert_eq!(repo.store_files(), Vec::<String>::new(), "drop --from empties the store");
+    assert_eq!(
+        repo.store_files(),
+        Vec::<String>::new(),
+        "drop --from empties the store"
+    );
 }
 
 #[test]
@@ -151,7 +169,14 @@ fn initremote_stores_every_value_in_use_and_checks_its_input() {
     ]);
     let text = all_output(&bad);
     assert!(!bad.status.success(), "a bad layout must fail");
-    for word in ["lowr", "lower", "directory", "nodir", "mixed", "frankencase"] {
+    for word in [
+        "lowr",
+        "lower",
+        "directory",
+        "nodir",
+        "mixed",
+        "frankencase",
+    ] {
         assert!(text.contains(word), "error should name {word}: {text}");
     }
 
@@ -166,7 +191,10 @@ fn initremote_stores_every_value_in_use_and_checks_its_input() {
     ]);
     let text = all_output(&out);
     assert!(!out.status.success(), "a missing directory must fail");
-    assert!(text.contains("no such dir"), "error should name the directory: {text}");
+    assert!(
+        text.contains("no such dir"),
+        "error should name the directory: {text}"
+    );
 
     let whatelse = stdout(&repo.annex(&[
         "initremote",
@@ -175,13 +203,25 @@ fn initremote_stores_every_value_in_use_and_checks_its_input() {
         "externaltype=ferry",
         "--whatelse",
     ]));
-    for option in ["directory", "prefix", "layout", "rclone_layout", "rclonelayout"] {
-        assert!(whatelse.contains(option), "--whatelse lacks {option}: {whatelse}");
+    for option in [
+        "directory",
+        "prefix",
+        "layout",
+        "rclone_layout",
+        "rclonelayout",
+    ] {
+        assert!(
+            whatelse.contains(option),
+            "--whatelse lacks {option}: {whatelse}"
+        );
     }
 
     repo.init_ferry("r", &["rclone_layout=mixed", "prefix=annex"]);
     let log = stdout(&repo.git(&["show", "git-annex:remote.log"]));
-    let line = log.lines().find(|l| l.contains("name=r ")).expect("remote r in remote.log");
+    let line = log
+        .lines()
+        .find(|l| l.contains("name=r "))
+        .expect("remote r in remote.log");
     let fields: BTreeSet<&str> = line.split_whitespace().collect();
     for want in ["storage=directory", "layout=mixed", "prefix=annex"] {
         assert!(fields.contains(want), "remote.log lacks {want}: {line}");
@@ -194,7 +234,10 @@ fn initremote_stores_every_value_in_use_and_checks_its_input() {
     // enableremote runs INITREMOTE again: nothing may change.
     repo.annex(&["enableremote", "r"]);
     let after = stdout(&repo.git(&["show", "git-annex:remote.log"]));
-    let line2 = after.lines().find(|l| l.contains("name=r ")).expect("remote r");
+    let line2 = after
+        .lines()
+        .find(|l| l.contains("name=r "))
+        .expect("remote r");
     let strip = |l: &str| -> BTreeSet<String> {
         l.split_whitespace()
             .filter(|f| !f.starts_with("timestamp="))

@@ -53,7 +53,33 @@ const TARGET: &str = "remote_proto::driver";
 /// # Errors
 /// As [`run`].
 pub async fn run_stdio<R: SpecialRemote>(remote: Arc<R>) -> io::Result<()> {
-    run(remote, tokio::io::stdin(), tokio::io::stdout()).await
+    // git-annex talks to us over pipes. Reading and writing them through the runtime's own
+    // event loop (non-blocking pipe fds) saves two thread hand-offs per request compared with
+    // tokio's stdin/stdout, which do blocking reads and writes on the blocking pool; that is
+    // most of a CHECKPRESENT's latency. Anything else (a terminal, a file) uses tokio's.
+    let input: Pin<Box<dyn AsyncRead + Send>> = match stdin_pipe() {
+        Ok(pipe) => Box::pin(pipe),
+        Err(_) => Box::pin(tokio::io::stdin()),
+    };
+    let output: Pin<Box<dyn AsyncWrite + Send>> = match stdout_pipe() {
+        Ok(pipe) => Box::pin(pipe),
+        Err(_) => Box::pin(tokio::io::stdout()),
+    };
+    run(remote, input, output).await
+}
+
+/// stdin as a non-blocking pipe registered with the runtime, when it is a pipe.
+fn stdin_pipe() -> io::Result<tokio::net::unix::pipe::Receiver> {
+    use std::os::fd::AsFd;
+    let fd = io::stdin().as_fd().try_clone_to_owned()?;
+    tokio::net::unix::pipe::Receiver::from_owned_fd(fd)
+}
+
+/// stdout as a non-blocking pipe registered with the runtime, when it is a pipe.
+fn stdout_pipe() -> io::Result<tokio::net::unix::pipe::Sender> {
+    use std::os::fd::AsFd;
+    let fd = io::stdout().as_fd().try_clone_to_owned()?;
+    tokio::net::unix::pipe::Sender::from_owned_fd(fd)
 }
 
 /// Runs a remote over `input` (git-annex's requests) and `output` (our replies) until

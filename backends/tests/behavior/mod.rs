@@ -36,7 +36,7 @@ pub fn memory() -> Fixture {
 
 pub fn directory(fsync: bool) -> Fixture {
     let dir = tempfile::tempdir().expect("a temp dir can be created");
-    // A prefix that does not exist yet: the store must create it on demand.
+    // A prefix that does not exist yet: initialize creates it, as at INITREMOTE.
     let prefix = ObjectPath::new("annex/objects").expect("a valid prefix");
     Fixture {
         backend: Box::new(DirectoryBackend::new(
@@ -113,6 +113,8 @@ macro_rules! behavior_suite {
                         async fn $check() -> anyhow::Result<()> {
                             let fixture = $make;
                             let backend = &*fixture.backend;
+                            // As the engine does at INITREMOTE.
+                            backend.initialize().await?;
                             if !$crate::behavior::supported(stringify!($module), backend.capabilities()) {
                                 eprintln!(
                                     "skipped: {} lacks the capability {} needs",

@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use ferry_backends::layout::Layout;
 
 #[derive(Parser)]
-#[command(name = "ferry", version, about = "ferry: git-annex special remote engine; tools for its stores")]
+#[command(
+    name = "ferry",
+    version,
+    about = "ferry: git-annex special remote engine; tools for its stores"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -7,8 +7,7 @@ use ferry::remote::FerryRemote;
 
 fn main() {
     ferry::logging::init("warn");
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .max_blocking_threads(16)
         .enable_all()
         .build()
@@ -19,7 +18,9 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = runtime.block_on(remote_proto::driver::run_stdio(Arc::new(FerryRemote::new()))) {
+    if let Err(e) = runtime.block_on(remote_proto::driver::run_stdio(
+        Arc::new(FerryRemote::new()),
+    )) {
         // stdout is the protocol; a broken pipe means git-annex went away.
         tracing::debug!("protocol stream ended: {e}");
     }

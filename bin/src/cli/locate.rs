@@ -9,7 +9,11 @@ use remote_proto::Key;
 ///
 /// # Errors
 /// A key that does not parse, or a prefix that is not a safe relative path.
-pub fn locate(keys: &[String], layout: Option<Layout>, prefix: Option<&str>) -> anyhow::Result<Vec<String>> {
+pub fn locate(
+    keys: &[String],
+    layout: Option<Layout>,
+    prefix: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
     let prefix = prefix
         .map(|p| p.trim_matches('/'))
         .filter(|p| !p.is_empty())
@@ -18,7 +22,8 @@ pub fn locate(keys: &[String], layout: Option<Layout>, prefix: Option<&str>) -> 
         .map_err(|e| anyhow::anyhow!("bad --prefix: {e}"))?;
     let mut lines = Vec::new();
     for raw in keys {
-        let key = Key::parse(raw).map_err(|e| anyhow::anyhow!("{raw} is not a git-annex key: {e}"))?;
+        let key =
+            Key::parse(raw).map_err(|e| anyhow::anyhow!("{raw} is not a git-annex key: {e}"))?;
         let layouts: Vec<Layout> = layout.map_or_else(|| ALL_LAYOUTS.to_vec(), |l| vec![l]);
         for l in layouts {
             let path = object_path(l, prefix.as_ref(), &key)
@@ -39,7 +44,8 @@ mod tests {
 
     #[test]
     fn locates_a_key_in_every_layout() {
-        let key = "SHA256E-s12--a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447.txt";
+        let key =
+            "SHA256E-s12--a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447.txt";
         let lines = locate(&[key.to_owned()], None, Some("/annex/")).unwrap();
         assert_eq!(lines.len(), 5);
         assert_eq!(lines[0], format!("lower\tannex/e7d/d01/{key}"));

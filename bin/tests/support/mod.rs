@@ -163,10 +163,12 @@ impl Repo {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
-    /// Every regular file under the store (relative paths), sorted.
+    /// Every regular file under the store (relative paths), sorted, but for ferry's store
+    /// marker.
     pub fn store_files(&self) -> Vec<String> {
         let mut out = Vec::new();
         walk(&self.store, &self.store, &mut out);
+        out.retain(|f| f != ".ferry-store");
         out.sort();
         out
     }

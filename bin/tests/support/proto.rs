@@ -133,12 +133,33 @@ impl RemoteProcess {
         self.reply()
     }
 
-    /// EXTENSIONS with what git-annex 10.20261026 offers, then PREPARE; asserts both succeed.
+    /// EXTENSIONS, then PREPARE; asserts both succeed.
     pub fn handshake(&mut self, extensions: &str) {
         let ext = self.request(&format!("EXTENSIONS {extensions}"));
         assert!(ext.starts_with("EXTENSIONS"), "EXTENSIONS reply: {ext}");
+        self.prepare();
+    }
+
+    /// INITREMOTE, as `git annex initremote` does before any use of a new store.
+    pub fn init_remote(&mut self) {
+        let init = self.request("INITREMOTE");
+        assert_eq!(
+            init,
+            "INITREMOTE-SUCCESS",
+            "transcript:\n{}",
+            self.transcript.join("\n")
+        );
+    }
+
+    /// PREPARE; asserts it succeeds.
+    pub fn prepare(&mut self) {
         let prep = self.request("PREPARE");
-        assert_eq!(prep, "PREPARE-SUCCESS", "transcript:\n{}", self.transcript.join("\n"));
+        assert_eq!(
+            prep,
+            "PREPARE-SUCCESS",
+            "transcript:\n{}",
+            self.transcript.join("\n")
+        );
     }
 
     /// Closes stdin and waits for the process to exit; returns whether it exited by itself
