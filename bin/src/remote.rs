@@ -98,10 +98,7 @@ impl Prepared {
 
     /// Looks the key up at its path and, when absent there, at its legacy paths.
     async fn find(&self, key: &Key) -> Result<Option<(ObjectPath, ObjectMeta)>, BackendError> {
-        let path = match self.path_of(key) {
-            Ok(p) => Some(p),
-            Err(_) => None,
-        };
+        let path = self.path_of(key).ok();
         let candidates = path.into_iter().chain(self.legacy_paths_of(key));
         for candidate in candidates {
             if let Some(meta) = self.backend.stat(&candidate).await? {
@@ -110,6 +107,16 @@ impl Prepared {
         }
         Ok(None)
     }
+}
+
+/// The object path of an exported file: the name git-annex gives, relative to the store (and
+/// its prefix). Names that could leave the store (`..`, absolute) are refused.
+fn export_path(name: &str) -> Result<ObjectPath, Failure> {
+    ObjectPath::new(name).map_err(|e| {
+        Failure::new(format!(
+            "cannot export to {name:?}: {e}; rename the file in the tree being exported"
+        ))
+    })
 }
 
 /// The message for a failed storage operation, naming the key.
@@ -200,6 +207,7 @@ impl SpecialRemote for FerryRemote {
             .await
             .map_err(|e| storage_failure("cannot store", key, &e))?;
         annex.progress(len);
+        annex.debug(&format!("stored {key} at {path}")).await;
         Ok(())
     }
 
@@ -216,6 +224,7 @@ impl SpecialRemote for FerryRemote {
             Err(e) => return Err(storage_failure("cannot retrieve", key, &e)),
         };
         tracing::debug!(%key, %path, "retrieve");
+        annex.debug(&format!("retrieving {key} from {path}")).await;
         p.backend
             .get_to_file(&path, file, &|n| annex.progress(n))
             .await
@@ -264,6 +273,101 @@ impl SpecialRemote for FerryRemote {
         Ok(())
     }
 
+    async fn export_supported(&self, _annex: &Annex) -> Result<bool, Failure> {
+        Ok(true)
+    }
+
+    async fn store_export(
+        &self,
+        key: &Key,
+        file: &Path,
+        name: &str,
+        annex: &Annex,
+    ) -> Result<(), Failure> {
+        let p = self.prepared()?;
+        let path = export_path(name)?;
+        tracing::debug!(%key, %path, "store export");
+        p.backend
+            .put_file(&path, file, &|n| annex.progress(n))
+            .await
+            .map_err(|e| Failure::new(format!("cannot export {name}: {e}")))
+    }
+
+    async fn retrieve_export(
+        &self,
+        key: &Key,
+        file: &Path,
+        name: &str,
+        annex: &Annex,
+    ) -> Result<Retrieved, Failure> {
+        let p = self.prepared()?;
+        let path = export_path(name)?;
+        p.backend
+            .get_to_file(&path, file, &|n| annex.progress(n))
+            .await
+            .map_err(|e| Failure::new(format!("cannot retrieve exported {name}: {e}")))?;
+        let got = tokio::fs::metadata(file)
+            .await
+            .map_err(|e| local_failure("cannot check the retrieved file", file, e))?
+            .len();
+        if !size_matches(key, got) {
+            return Err(Failure::new(format!(
+                "{name} in the export holds {got} bytes, not the {} of {key}: it was changed outside git-annex",
+                key.expected_object_len().unwrap_or_default()
+            )));
+        }
+        Ok(Retrieved::Written)
+    }
+
+    async fn check_present_export(
+        &self,
+        key: &Key,
+        name: &str,
+        _annex: &Annex,
+    ) -> Result<Presence, Failure> {
+        let p = self.prepared()?;
+        let path = export_path(name)?;
+        Ok(match p.backend.stat(&path).await {
+            Ok(Some(meta)) if size_matches(key, meta.len) => Presence::Present,
+            Ok(Some(_)) | Ok(None) => Presence::Absent,
+            Err(e) => Presence::Unknown(format!("cannot check exported {name}: {e}")),
+        })
+    }
+
+    async fn remove_export(&self, _key: &Key, name: &str, _annex: &Annex) -> Result<(), Failure> {
+        let p = self.prepared()?;
+        let path = export_path(name)?;
+        p.backend
+            .delete(&path)
+            .await
+            .map_err(|e| Failure::new(format!("cannot remove exported {name}: {e}")))
+    }
+
+    async fn remove_export_directory(&self, dir: &str, _annex: &Annex) -> Result<(), Failure> {
+        let p = self.prepared()?;
+        let path = export_path(dir)?;
+        // Only empty directories go: a file left in there is not git-annex's to delete.
+        p.backend
+            .remove_empty_dir(&path)
+            .await
+            .map_err(|e| Failure::new(format!("cannot remove export directory {dir}: {e}")))
+    }
+
+    async fn rename_export(
+        &self,
+        _key: &Key,
+        old_name: &str,
+        new_name: &str,
+        _annex: &Annex,
+    ) -> Result<(), Failure> {
+        let p = self.prepared()?;
+        let (from, to) = (export_path(old_name)?, export_path(new_name)?);
+        p.backend
+            .rename(&from, &to)
+            .await
+            .map_err(|e| Failure::new(format!("cannot rename {old_name} to {new_name}: {e}")))
+    }
+
     async fn list_configs(&self, _annex: &Annex) -> Result<Vec<ConfigOption>, Failure> {
         Ok(CONFIG_KEYS
             .iter()
@@ -286,16 +390,16 @@ impl SpecialRemote for FerryRemote {
     async fn get_availability(&self, annex: &Annex) -> Result<Availability, Failure> {
         let p = self.prepared()?;
         let local = p.backend.capabilities().local;
-        if annex.has_extension(&Extension::UnavailableResponse) {
-            if let Err(e) = p.backend.check().await {
-                if matches!(
-                    e.kind(),
-                    ErrorKind::Unreachable | ErrorKind::PermissionDenied
-                ) {
-                    annex.debug(&format!("unavailable: {e}")).await;
-                    return Ok(Availability::Unavailable);
-                }
-            }
+        // An unplugged disk is "unavailable", so that `git annex sync --content` skips it.
+        if annex.has_extension(&Extension::UnavailableResponse)
+            && let Err(e) = p.backend.check().await
+            && matches!(
+                e.kind(),
+                ErrorKind::Unreachable | ErrorKind::PermissionDenied
+            )
+        {
+            annex.debug(&format!("unavailable: {e}")).await;
+            return Ok(Availability::Unavailable);
         }
         Ok(if local {
             Availability::Local

@@ -173,7 +173,7 @@ impl Settings {
             }
         };
 
-        let fsync = value("fsync").map_or(true, |v| parse_bool("fsync", &v, &mut errors));
+        let fsync = value("fsync").is_none_or(|v| parse_bool("fsync", &v, &mut errors));
         let storage_name = value("storage").unwrap_or_else(|| "directory".to_owned());
         let storage = match storage_name.as_str() {
             "directory" => match value("directory") {

@@ -62,22 +62,22 @@ fn kill_9_in_the_middle_of_a_200mib_store_leaves_no_object() {
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut stopped = None;
         while Instant::now() < deadline {
-            if let Some(len) = partial_upload(&repo.store) {
-                if (len as usize) < SIZE {
-                    let remotes = pids_of("git-annex-remote-ferry", &repo.dir);
-                    for pid in &remotes {
-                        signal(*pid, "-STOP");
-                    }
-                    // Re-read after freezing: still partial?
-                    let frozen = partial_upload(&repo.store).unwrap_or(0);
-                    for pid in &remotes {
-                        signal(*pid, "-KILL");
-                    }
-                    if !remotes.is_empty() && (frozen as usize) < SIZE {
-                        stopped = Some(frozen);
-                    }
-                    break;
+            if let Some(len) = partial_upload(&repo.store)
+                && (len as usize) < SIZE
+            {
+                let remotes = pids_of("git-annex-remote-ferry", &repo.dir);
+                for pid in &remotes {
+                    signal(*pid, "-STOP");
                 }
+                // Re-read after freezing: still partial?
+                let frozen = partial_upload(&repo.store).unwrap_or(0);
+                for pid in &remotes {
+                    signal(*pid, "-KILL");
+                }
+                if !remotes.is_empty() && (frozen as usize) < SIZE {
+                    stopped = Some(frozen);
+                }
+                break;
             }
             if matches!(child.try_wait(), Ok(Some(_))) {
                 break;

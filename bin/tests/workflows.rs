@@ -252,3 +252,51 @@ fn initremote_stores_every_value_in_use_and_checks_its_input() {
     }
     assert!(info.contains("available: true"), "info: {info}");
 }
+
+#[test]
+fn export_keeps_real_file_names_and_follows_renames_and_deletions() {
+    let repo = Repo::new();
+    repo.write("a.txt", b"alpha\n");
+    repo.write("dir one/b c.txt", b"bravo charlie\n");
+    repo.write("ünï/cödé.txt", b"unicode\n");
+    repo.add_all();
+    repo.init_ferry("r", &["exporttree=yes"]);
+    repo.annex(&["export", "main", "--to", "r"]);
+    assert_eq!(
+        repo.store_files(),
+        vec!["a.txt", "dir one/b c.txt", "ünï/cödé.txt"],
+        "export writes the tree's own names"
+    );
+    assert_eq!(
+        std::fs::read(repo.store.join("dir one/b c.txt")).expect("read export"),
+        b"bravo charlie\n"
+    );
+
+    repo.git(&["mv", "a.txt", "renamed.txt"]);
+    repo.git(&["rm", "-q", "dir one/b c.txt"]);
+    repo.git(&["commit", "-q", "-m", "rename and delete"]);
+    repo.annex(&["export", "main", "--to", "r"]);
+    assert_eq!(repo.store_files(), vec!["renamed.txt", "ünï/cödé.txt"]);
+    assert!(
+        !repo.store.join("dir one").exists(),
+        "emptied directory removed"
+    );
+
+    // The export is a copy git-annex can get content back from and check.
+    repo.annex(&["drop", "--force", "renamed.txt"]);
+    repo.annex(&["get", "--from", "r", "renamed.txt"]);
+    assert_eq!(
+        std::fs::read(repo.dir.join("renamed.txt")).expect("read"),
+        b"alpha\n"
+    );
+    repo.annex(&["fsck", "--from", "r"]);
+
+    // A file changed behind git-annex's back is not taken for the exported content.
+    std::fs::write(repo.store.join("renamed.txt"), b"tampered, longer\n").expect("tamper");
+    let fsck = repo.annex_status(&["fsck", "--from", "r", "renamed.txt"]);
+    assert!(
+        !fsck.status.success(),
+        "fsck must notice: {}",
+        all_output(&fsck)
+    );
+}
