@@ -96,6 +96,34 @@ impl Prepared {
         self.settings.layout
     }
 
+    /// Fetches the object at `path` into `file` (resuming a partial `file`) and checks that
+    /// the result has `key`'s size, so that a damaged object is never reported retrieved.
+    /// `what` names the object in messages.
+    async fn fetch(
+        &self,
+        path: &ObjectPath,
+        key: &Key,
+        file: &Path,
+        annex: &Annex,
+        what: &str,
+    ) -> Result<(), Failure> {
+        self.backend
+            .get_to_file(path, file, &|n| annex.progress(n))
+            .await
+            .map_err(|e| Failure::new(format!("cannot retrieve {what}: {e}")))?;
+        let got = tokio::fs::metadata(file)
+            .await
+            .map_err(|e| local_failure("cannot check the retrieved file", file, e))?
+            .len();
+        if !size_matches(key, got) {
+            return Err(Failure::new(format!(
+                "retrieved {got} bytes for {what}, but {key} has {}: the stored object is damaged or was changed outside git-annex; run git annex fsck --from on this remote",
+                key.expected_object_len().unwrap_or_default()
+            )));
+        }
+        Ok(())
+    }
+
     /// Looks the key up at its path and, when absent there, at its legacy paths.
     async fn find(&self, key: &Key) -> Result<Option<(ObjectPath, ObjectMeta)>, BackendError> {
         let path = self.path_of(key).ok();
@@ -225,20 +253,7 @@ impl SpecialRemote for FerryRemote {
         };
         tracing::debug!(%key, %path, "retrieve");
         annex.debug(&format!("retrieving {key} from {path}")).await;
-        p.backend
-            .get_to_file(&path, file, &|n| annex.progress(n))
-            .await
-            .map_err(|e| storage_failure("cannot retrieve", key, &e))?;
-        let got = tokio::fs::metadata(file)
-            .await
-            .map_err(|e| local_failure("cannot check the retrieved file", file, e))?
-            .len();
-        if !size_matches(key, got) {
-            return Err(Failure::new(format!(
-                "retrieved {got} bytes for {key}, which says {}: the stored object is damaged; run git annex fsck --from on this remote",
-                key.expected_object_len().unwrap_or_default()
-            )));
-        }
+        p.fetch(&path, key, file, annex, key.as_str()).await?;
         Ok(Retrieved::Written)
     }
 
@@ -302,20 +317,8 @@ impl SpecialRemote for FerryRemote {
     ) -> Result<Retrieved, Failure> {
         let p = self.prepared()?;
         let path = export_path(name)?;
-        p.backend
-            .get_to_file(&path, file, &|n| annex.progress(n))
-            .await
-            .map_err(|e| Failure::new(format!("cannot retrieve exported {name}: {e}")))?;
-        let got = tokio::fs::metadata(file)
-            .await
-            .map_err(|e| local_failure("cannot check the retrieved file", file, e))?
-            .len();
-        if !size_matches(key, got) {
-            return Err(Failure::new(format!(
-                "{name} in the export holds {got} bytes, not the {} of {key}: it was changed outside git-annex",
-                key.expected_object_len().unwrap_or_default()
-            )));
-        }
+        p.fetch(&path, key, file, annex, &format!("exported {name}"))
+            .await?;
         Ok(Retrieved::Written)
     }
 

@@ -24,41 +24,49 @@ fn testremote_passes(repo: &Repo, remote: &str, fast: bool) {
     assert!(text.contains(expected), "expected `{expected}` in:\n{text}");
 }
 
-fn full_testremote_with_layout(layout: &str) {
+fn full_testremote_with_layout(layout: &str, fsync: &str) {
     let repo = Repo::new();
-    repo.init_ferry("r", &[&format!("layout={layout}")]);
+    repo.init_ferry(
+        "r",
+        &[&format!("layout={layout}"), &format!("fsync={fsync}")],
+    );
     testremote_passes(&repo, "r", false);
 }
 
 #[test]
 fn testremote_full_passes_with_lower_layout() {
-    full_testremote_with_layout("lower");
+    // The default layout with the default durability.
+    full_testremote_with_layout("lower", "yes");
 }
 
 #[test]
 fn testremote_full_passes_with_directory_layout() {
-    full_testremote_with_layout("directory");
+    // Placement is what differs between layouts; skip the flushes to keep the suite fast.
+    full_testremote_with_layout("directory", "no");
 }
 
 #[test]
 fn testremote_full_passes_with_nodir_layout() {
-    full_testremote_with_layout("nodir");
+    // Placement is what differs between layouts; skip the flushes to keep the suite fast.
+    full_testremote_with_layout("nodir", "no");
 }
 
 #[test]
 fn testremote_full_passes_with_mixed_layout() {
-    full_testremote_with_layout("mixed");
+    // Placement is what differs between layouts; skip the flushes to keep the suite fast.
+    full_testremote_with_layout("mixed", "no");
 }
 
 #[test]
 fn testremote_full_passes_with_frankencase_layout() {
-    full_testremote_with_layout("frankencase");
+    // Placement is what differs between layouts; skip the flushes to keep the suite fast.
+    full_testremote_with_layout("frankencase", "no");
 }
 
 #[test]
 fn testremote_full_passes_with_chunk_1mib() {
     let repo = Repo::new();
-    repo.init_ferry("r", &["chunk=1MiB"]);
+    repo.init_ferry("r", &["chunk=1MiB", "fsync=no"]);
     testremote_passes(&repo, "r", false);
 }
 
