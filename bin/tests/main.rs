@@ -2,6 +2,7 @@
 
 mod support;
 
+mod cli;
 mod crash;
 mod protocol_lines;
 mod testremote;

@@ -1,10 +1,14 @@
-//! The `ferry` command for people.
+//! The `ferry` command for people: each subcommand in its own module; output goes through
+//! [`print_lines`] and [`print_json`], the only places that write to stdout.
 
+pub mod doctor;
 pub mod locate;
+pub mod ls;
+pub mod repo;
 
 use std::io::Write;
 
-/// Writes lines to stdout: the one place the `ferry` command prints results.
+/// Writes lines to stdout.
 ///
 /// # Errors
 /// stdout is closed (e.g. the reader of a pipe went away).
@@ -15,4 +19,14 @@ pub fn print_lines(lines: &[String]) -> std::io::Result<()> {
         writeln!(out, "{line}")?;
     }
     out.flush()
+}
+
+/// Writes a value as pretty JSON to stdout, for scripts (`--json`).
+///
+/// # Errors
+/// stdout is closed, or the value cannot be serialized.
+pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    print_lines(&[text])?;
+    Ok(())
 }
