@@ -7,7 +7,9 @@
 //!
 //! Modules: [`path`] ([`ObjectPath`], a store-relative path that cannot escape), [`layout`]
 //! (key → path, the only place), [`error`] ([`BackendError`], [`ErrorKind`]), and the storages:
-//! [`directory`] and [`memory`] (for tests).
+//! [`directory`] (std fs), [`s3`] and [`webdav`] (OpenDAL, with a streaming WebDAV upload of
+//! our own; shared timeouts and retries in [`http_common`]), [`gdrive`] (our own Drive v3
+//! client on reqwest) and [`memory`] (for tests).
 //!
 //! Two promises every implementation keeps, because git-annex's safety rests on them:
 //! - **Atomic put**: nothing is visible at a path until every byte of it is stored.
@@ -17,9 +19,13 @@
 
 pub mod directory;
 pub mod error;
+pub mod gdrive;
+pub mod http_common;
 pub mod layout;
 pub mod memory;
 pub mod path;
+pub mod s3;
+pub mod webdav;
 
 use std::fmt::Debug;
 use std::path::Path;

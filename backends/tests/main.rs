@@ -3,4 +3,10 @@
 
 mod behavior;
 mod directory;
+mod fault_proxy;
+mod faults;
+mod gdrive;
+mod gdrive_fake;
+mod large;
 mod layout_vectors;
+mod servers;

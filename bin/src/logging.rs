@@ -59,9 +59,11 @@ pub fn init(default_filter: &str) {
                 .try_init();
         }
         other => {
+            // Colours only for a person at a terminal, not in git-annex's or CI's captures.
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_writer(io::stderr)
+                .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
                 .try_init();
             if let Some(Err(e)) = other {
                 tracing::warn!("cannot open FERRY_LOG_FILE ({e}); logging to stderr");

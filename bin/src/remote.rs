@@ -21,8 +21,9 @@ use remote_proto::reply::Availability;
 use remote_proto::{Annex, Extension, Failure, Key, Presence, Retrieved, SpecialRemote};
 use tokio::sync::OnceCell;
 
-use crate::settings::{CONFIG_KEYS, Phase, Settings};
-use crate::storage;
+use crate::settings::{CONFIG_KEYS, Phase, Settings, Storage};
+use crate::storage::{self, Login, StorageSecrets, creds_names};
+use ferry_crypto::Secret;
 
 /// git-annex's cost of a remote on a local disk (its `cheapRemoteCost`): tried before network
 /// remotes.
@@ -76,6 +77,114 @@ async fn read_settings(annex: &Annex, phase: Phase) -> Result<Settings, Failure>
         &cwd,
     )
     .map_err(|e| Failure::new(e.to_string()))
+}
+
+/// An environment variable's value, when set and not empty.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// A login from two environment variables, when both are set.
+fn env_login(user: &str, secret: &str) -> Option<Login> {
+    Some(Login {
+        user: env(user)?,
+        secret: Secret::new(env(secret)?),
+    })
+}
+
+/// A login from git-annex's creds store; `None` when none is stored (or git-annex refused
+/// the query, as it does in some processes).
+async fn stored_login(annex: &Annex, name: &str) -> Option<Login> {
+    match annex.get_creds(name).await {
+        Ok((user, secret)) if !user.is_empty() || !secret.is_empty() => Some(Login {
+            user,
+            secret: Secret::new(secret),
+        }),
+        _ => None,
+    }
+}
+
+/// A login from the environment (which wins, so that new credentials can be given any time)
+/// or the creds store; at INITREMOTE one from the environment is stored with SETCREDS.
+async fn login(
+    annex: &Annex,
+    phase: Phase,
+    creds: &str,
+    from_env: Option<Login>,
+) -> Result<Option<Login>, Failure> {
+    match from_env {
+        Some(login) => {
+            if phase == Phase::Init {
+                annex
+                    .set_creds(creds, &login.user, login.secret.expose())
+                    .await
+                    .map_err(|e| Failure::new(format!("cannot store credentials: {e}")))?;
+            }
+            Ok(Some(login))
+        }
+        None => Ok(stored_login(annex, creds).await),
+    }
+}
+
+/// Gathers the secrets the configured storage needs.
+async fn load_secrets(
+    annex: &Annex,
+    settings: &Settings,
+    phase: Phase,
+) -> Result<StorageSecrets, Failure> {
+    let mut secrets = StorageSecrets::default();
+    match &settings.storage {
+        Storage::Directory { .. } => {}
+        Storage::S3 { .. } => {
+            let from_env = env_login("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY");
+            secrets.login = login(annex, phase, creds_names::S3, from_env).await?;
+        }
+        Storage::Webdav { .. } => {
+            let from_env = env_login("WEBDAV_USERNAME", "WEBDAV_PASSWORD");
+            secrets.login = login(annex, phase, creds_names::WEBDAV, from_env).await?;
+            secrets.bearer_token = env("WEBDAV_BEARER_TOKEN").map(Secret::new);
+        }
+        Storage::Gdrive { client_id, .. } => {
+            let from_file = match env("FERRY_GDRIVE_TOKEN_FILE") {
+                Some(path) => {
+                    let text = tokio::fs::read_to_string(&path).await.map_err(|e| {
+                        Failure::new(format!("cannot read FERRY_GDRIVE_TOKEN_FILE={path}: {e}"))
+                    })?;
+                    // One line, so that it fits git-annex's creds store.
+                    let one_line: String = text.lines().map(str::trim).collect();
+                    Some(Login {
+                        user: "token".to_owned(),
+                        secret: Secret::new(one_line),
+                    })
+                }
+                None => None,
+            };
+            secrets.gdrive_token = login(annex, phase, creds_names::GDRIVE_TOKEN, from_file)
+                .await?
+                .map(|l| l.secret);
+            let client = client_id.as_ref().and_then(|id| {
+                Some(Login {
+                    user: id.clone(),
+                    secret: Secret::new(env("FERRY_GDRIVE_CLIENT_SECRET")?),
+                })
+            });
+            secrets.gdrive_client_secret = login(annex, phase, creds_names::GDRIVE_CLIENT, client)
+                .await?
+                .map(|l| l.secret);
+        }
+    }
+    Ok(secrets)
+}
+
+/// Reads settings and secrets and opens the storage.
+async fn open_storage(
+    annex: &Annex,
+    phase: Phase,
+) -> Result<(Settings, Arc<dyn Backend>), Failure> {
+    let settings = read_settings(annex, phase).await?;
+    let secrets = load_secrets(annex, &settings, phase).await?;
+    let backend = storage::open(&settings, &secrets).map_err(|e| Failure::new(e.to_string()))?;
+    Ok((settings, backend))
 }
 
 impl Prepared {
@@ -174,7 +283,7 @@ impl SpecialRemote for FerryRemote {
     }
 
     async fn init_remote(&self, annex: &Annex) -> Result<(), Failure> {
-        let settings = read_settings(annex, Phase::Init).await?;
+        let (settings, backend) = open_storage(annex, Phase::Init).await?;
         // INITREMOTE also runs at enableremote and autoenable: write back exactly what is in
         // use, which for an existing remote is what was stored, so nothing changes meaning.
         for (name, value) in settings.stored_values() {
@@ -183,7 +292,6 @@ impl SpecialRemote for FerryRemote {
                 .await
                 .map_err(|e| Failure::new(format!("cannot store setting {name}: {e}")))?;
         }
-        let backend = storage::open(&settings);
         // Marks the directory as a store (and adopts one made by another tool), so that later
         // an unmounted disk is told from an empty store.
         backend
@@ -195,8 +303,7 @@ impl SpecialRemote for FerryRemote {
     }
 
     async fn prepare(&self, annex: &Annex) -> Result<(), Failure> {
-        let settings = read_settings(annex, Phase::Use).await?;
-        let backend = storage::open(&settings);
+        let (settings, backend) = open_storage(annex, Phase::Use).await?;
         // Temporary files of killed uploads; a store that is away now is cleaned next time.
         match backend.clean_stale_uploads().await {
             Ok(0) => {}
@@ -430,8 +537,9 @@ impl SpecialRemote for FerryRemote {
         if let Some(prefix) = &p.settings.prefix {
             fields.push(("prefix", prefix.as_str().to_owned()));
         }
-        let crate::settings::Storage::Directory { fsync, .. } = &p.settings.storage;
-        fields.push(("fsync", if *fsync { "yes" } else { "no" }.to_owned()));
+        if let Storage::Directory { fsync, .. } = &p.settings.storage {
+            fields.push(("fsync", if *fsync { "yes" } else { "no" }.to_owned()));
+        }
         Ok(fields
             .into_iter()
             .map(|(name, value)| InfoField {

@@ -24,7 +24,7 @@ pub struct ConfigKey {
 pub const CONFIG_KEYS: &[ConfigKey] = &[
     ConfigKey {
         name: "storage",
-        description: "where objects go: directory (the default when directory= is given)",
+        description: "where objects go: directory (the default), s3, webdav or gdrive",
     },
     ConfigKey {
         name: "directory",
@@ -47,13 +47,57 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         description: "the same as layout= (rclone gitannex's name, accepted for migration)",
     },
     ConfigKey {
+        name: "bucket",
+        description: "storage=s3: the bucket (it must exist); credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY at initremote",
+    },
+    ConfigKey {
+        name: "host",
+        description: "storage=s3: the server's host name (default: Amazon S3 in region=)",
+    },
+    ConfigKey {
+        name: "port",
+        description: "storage=s3: the server's port (default: 443 for https, 80 for http)",
+    },
+    ConfigKey {
+        name: "protocol",
+        description: "storage=s3: https (default) or http",
+    },
+    ConfigKey {
+        name: "region",
+        description: "storage=s3: the region requests are signed for (default us-east-1)",
+    },
+    ConfigKey {
+        name: "requeststyle",
+        description: "storage=s3: path (bucket in the URL path; the default with host=) or virtualhost",
+    },
+    ConfigKey {
+        name: "url",
+        description: "storage=webdav: the collection that holds the objects, e.g. https://nas.local/dav/annex; credentials come from WEBDAV_USERNAME and WEBDAV_PASSWORD at initremote",
+    },
+    ConfigKey {
+        name: "root_folder_id",
+        description: "storage=gdrive: the id of the Drive folder that holds the store (default: the root of My Drive); the OAuth token comes from the file named by FERRY_GDRIVE_TOKEN_FILE at initremote",
+    },
+    ConfigKey {
+        name: "team_drive",
+        description: "storage=gdrive: the id of the shared drive holding the store",
+    },
+    ConfigKey {
+        name: "client_id",
+        description: "storage=gdrive: your own OAuth client id (its secret comes from FERRY_GDRIVE_CLIENT_SECRET at initremote); needed to refresh tokens",
+    },
+    ConfigKey {
+        name: "gdrive_endpoint",
+        description: "storage=gdrive: the base URL of the Drive API (default https://www.googleapis.com; for tests)",
+    },
+    ConfigKey {
         name: "fsync",
         description: "storage=directory: yes (default) makes every stored object durable before git-annex is told it is stored; no is faster on small files but a power cut can lose objects git-annex counts",
     },
 ];
 
-/// The storages ferry knows of, and whether this build has them.
-const STORAGES: &[&str] = &["directory"];
+/// The storages ferry knows of.
+const STORAGES: &[&str] = &["directory", "s3", "webdav", "gdrive"];
 
 /// Where objects are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +109,39 @@ pub enum Storage {
         /// Whether objects are fsynced before their STORE succeeds.
         fsync: bool,
     },
+    /// An S3 bucket.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The server's URL (`https://host:port`), `None` for Amazon S3.
+        endpoint: Option<String>,
+        /// The signing region.
+        region: String,
+        /// Path-style requests.
+        path_style: bool,
+        /// What the user wrote, to store back: host, port, protocol, requeststyle.
+        host: Option<String>,
+        /// The port as given.
+        port: Option<u16>,
+        /// `http` or `https`.
+        protocol: String,
+    },
+    /// A WebDAV collection.
+    Webdav {
+        /// The collection's URL.
+        url: String,
+    },
+    /// A Google Drive folder.
+    Gdrive {
+        /// The folder holding the store, `None` for the root of My Drive.
+        root_folder_id: Option<String>,
+        /// The shared drive, if any.
+        team_drive: Option<String>,
+        /// The user's OAuth client id.
+        client_id: Option<String>,
+        /// The API base URL, `None` for Google's.
+        endpoint: Option<String>,
+    },
 }
 
 impl Storage {
@@ -72,6 +149,9 @@ impl Storage {
     pub fn name(&self) -> &'static str {
         match self {
             Storage::Directory { .. } => "directory",
+            Storage::S3 { .. } => "s3",
+            Storage::Webdav { .. } => "webdav",
+            Storage::Gdrive { .. } => "gdrive",
         }
     }
 }
@@ -119,6 +199,58 @@ fn parse_bool(name: &str, value: &str, errors: &mut Vec<String>) -> bool {
             true
         }
     }
+}
+
+/// The S3 settings, named as git-annex's own S3 remote names them.
+fn s3_storage(value: &dyn Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> Option<Storage> {
+    let bucket = value("bucket");
+    if bucket.is_none() {
+        errors.push("storage=s3 needs bucket=, the name of an existing bucket".to_owned());
+    }
+    let protocol = value("protocol").unwrap_or_else(|| "https".to_owned());
+    if protocol != "http" && protocol != "https" {
+        errors.push(format!("protocol={protocol}: expected http or https"));
+    }
+    let port = match value("port").map(|p| p.parse::<u16>().map_err(|_| p)) {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(p)) => {
+            errors.push(format!("port={p} is not a port number"));
+            None
+        }
+    };
+    let host = value("host");
+    if let Some(h) = &host
+        && (h.contains('/') || h.contains(' '))
+    {
+        errors.push(format!(
+            "host={h} should be a host name like s3.example.org, without http:// or a path"
+        ));
+    }
+    let endpoint = host.as_ref().map(|h| match port {
+        Some(p) => format!("{protocol}://{h}:{p}"),
+        None => format!("{protocol}://{h}"),
+    });
+    let path_style = match value("requeststyle").as_deref() {
+        None => endpoint.is_some(),
+        Some("path") => true,
+        Some("virtualhost") => false,
+        Some(other) => {
+            errors.push(format!(
+                "requeststyle={other}: expected path or virtualhost"
+            ));
+            true
+        }
+    };
+    Some(Storage::S3 {
+        bucket: bucket?,
+        endpoint,
+        region: value("region").unwrap_or_else(|| "us-east-1".to_owned()),
+        path_style,
+        host,
+        port,
+        protocol,
+    })
 }
 
 impl Settings {
@@ -201,13 +333,29 @@ impl Settings {
                     Some(Storage::Directory { path, fsync })
                 }
             },
-            other if ["s3", "webdav", "gdrive"].contains(&other) => {
-                errors.push(format!(
-                    "storage={other} is not available in this build of ferry yet; available: {}",
-                    STORAGES.join(", ")
-                ));
-                None
-            }
+            "s3" => s3_storage(&value, &mut errors),
+            "webdav" => match value("url") {
+                Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                    Some(Storage::Webdav { url })
+                }
+                Some(url) => {
+                    errors.push(format!("url={url} is not an http:// or https:// URL"));
+                    None
+                }
+                None => {
+                    errors.push(
+                        "storage=webdav needs url=, e.g. url=https://nas.local/dav/annex"
+                            .to_owned(),
+                    );
+                    None
+                }
+            },
+            "gdrive" => Some(Storage::Gdrive {
+                root_folder_id: value("root_folder_id"),
+                team_drive: value("team_drive"),
+                client_id: value("client_id"),
+                endpoint: value("gdrive_endpoint"),
+            }),
             other => {
                 errors.push(format!(
                     "unknown storage={other}; expected one of: {}",
@@ -235,6 +383,47 @@ impl Settings {
             Storage::Directory { path, fsync } => {
                 out.push(("directory", path.to_string_lossy().into_owned()));
                 out.push(("fsync", if *fsync { "yes" } else { "no" }.to_owned()));
+            }
+            Storage::S3 {
+                bucket,
+                region,
+                path_style,
+                host,
+                port,
+                protocol,
+                ..
+            } => {
+                out.push(("bucket", bucket.clone()));
+                out.push(("region", region.clone()));
+                out.push(("protocol", protocol.clone()));
+                out.push((
+                    "requeststyle",
+                    if *path_style { "path" } else { "virtualhost" }.to_owned(),
+                ));
+                if let Some(h) = host {
+                    out.push(("host", h.clone()));
+                }
+                if let Some(p) = port {
+                    out.push(("port", p.to_string()));
+                }
+            }
+            Storage::Webdav { url } => out.push(("url", url.clone())),
+            Storage::Gdrive {
+                root_folder_id,
+                team_drive,
+                client_id,
+                endpoint,
+            } => {
+                for (name, v) in [
+                    ("root_folder_id", root_folder_id),
+                    ("team_drive", team_drive),
+                    ("client_id", client_id),
+                    ("gdrive_endpoint", endpoint),
+                ] {
+                    if let Some(v) = v {
+                        out.push((name, v.clone()));
+                    }
+                }
             }
         }
         out.push((
@@ -342,7 +531,9 @@ mod tests {
         let tmp = std::env::temp_dir();
         let map: HashMap<&str, String> = [("directory", ".".to_owned())].into_iter().collect();
         let s = Settings::from_config(|k| map.get(k).cloned(), Phase::Init, &tmp).unwrap();
-        let Storage::Directory { path, .. } = &s.storage;
+        let Storage::Directory { path, .. } = &s.storage else {
+            panic!("not a directory: {s:?}");
+        };
         assert!(path.is_absolute());
     }
 
@@ -358,11 +549,67 @@ mod tests {
     }
 
     #[test]
-    fn unavailable_storages_say_so() {
+    fn unknown_storages_and_missing_keys_say_what_is_needed() {
         let e = settings(&[("storage", "s3")], Phase::Init).unwrap_err();
-        assert!(e.to_string().contains("storage=s3"), "{e}");
+        assert!(e.to_string().contains("bucket="), "{e}");
+        let e = settings(&[("storage", "webdav")], Phase::Init).unwrap_err();
+        assert!(e.to_string().contains("url="), "{e}");
         let e = settings(&[("storage", "ftp")], Phase::Init).unwrap_err();
-        assert!(e.to_string().contains("directory"), "{e}");
+        assert!(
+            e.to_string().contains("directory, s3, webdav, gdrive"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn s3_settings_follow_git_annex_names() {
+        let s = settings(
+            &[
+                ("storage", "s3"),
+                ("bucket", "photos"),
+                ("host", "127.0.0.1"),
+                ("port", "9000"),
+                ("protocol", "http"),
+            ],
+            Phase::Init,
+        )
+        .unwrap();
+        let Storage::S3 {
+            endpoint,
+            path_style,
+            region,
+            ..
+        } = &s.storage
+        else {
+            panic!("not s3: {s:?}");
+        };
+        assert_eq!(endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(*path_style);
+        assert_eq!(region, "us-east-1");
+        let map: HashMap<&str, String> = s.stored_values().into_iter().collect();
+        let again =
+            Settings::from_config(|k| map.get(k).cloned(), Phase::Use, Path::new("/")).unwrap();
+        assert_eq!(s, again);
+        let aws = settings(
+            &[("storage", "s3"), ("bucket", "b"), ("region", "eu-west-1")],
+            Phase::Init,
+        )
+        .unwrap();
+        assert!(matches!(
+            aws.storage,
+            Storage::S3 {
+                endpoint: None,
+                path_style: false,
+                ..
+            }
+        ));
+        assert!(
+            settings(
+                &[("storage", "s3"), ("bucket", "b"), ("port", "x")],
+                Phase::Init
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod support;
 
 mod cli;
+mod cloud;
 mod crash;
 mod protocol_lines;
 mod testremote;

@@ -48,6 +48,48 @@ pub fn directory(fsync: bool) -> Fixture {
     }
 }
 
+/// The S3 test server (`scripts/test-servers`), in a fresh store prefix of its bucket.
+pub fn s3() -> Fixture {
+    let server = crate::servers::s3_server();
+    let prefix = format!("{}/store", crate::servers::fresh_prefix());
+    Fixture {
+        backend: Box::new(server.backend(&server.endpoint, &prefix, crate::servers::test_http())),
+        _dir: None,
+    }
+}
+
+/// The WebDAV test server (`scripts/test-servers`), in a fresh collection that `initialize`
+/// creates.
+pub fn webdav() -> Fixture {
+    let server = crate::servers::webdav_server();
+    let prefix = format!("{}/store", crate::servers::fresh_prefix());
+    Fixture {
+        backend: Box::new(server.backend(&server.url, &prefix, crate::servers::test_http())),
+        _dir: None,
+    }
+}
+
+/// The fake Google Drive (`tests/gdrive_fake/`), started in this test's runtime, with a fresh
+/// root folder. Small pages, 1 MiB chunks and multipart only up to 1 MiB, so that paging and
+/// multi-chunk resumable uploads run in every check.
+pub fn gdrive() -> Fixture {
+    let fake = crate::gdrive_fake::FakeDrive::start_with(crate::gdrive_fake::FakeOptions {
+        max_page_size: 3,
+        ..Default::default()
+    });
+    let root = fake.add_folder("root", "ferry-behavior");
+    let mut config = fake.config(Some(root));
+    config.prefix = Some(ObjectPath::new("annex/objects").expect("a valid prefix"));
+    config.options.chunk_size = 1024 * 1024;
+    config.options.multipart_max = 1024 * 1024;
+    Fixture {
+        backend: Box::new(
+            ferry_backends::gdrive::GdriveBackend::new(config).expect("a valid Drive config"),
+        ),
+        _dir: None,
+    }
+}
+
 /// Whether a check's module can run on a storage with `caps`.
 pub fn supported(module: &str, caps: Capabilities) -> bool {
     match module {
@@ -135,6 +177,9 @@ macro_rules! behavior_suite {
 behavior_suite!(memory => crate::behavior::memory());
 behavior_suite!(directory => crate::behavior::directory(true));
 behavior_suite!(directory_without_fsync => crate::behavior::directory(false));
+behavior_suite!(gdrive => crate::behavior::gdrive());
+behavior_suite!(s3 => crate::behavior::s3());
+behavior_suite!(webdav => crate::behavior::webdav());
 
 // ---- helpers shared by the checks ----
 

@@ -77,7 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Doctor { remote } => {
             let config = cli::repo::find_remote(&repo, &remote)?;
-            let findings = runtime.block_on(cli::doctor::doctor(&config));
+            let findings = runtime.block_on(cli::doctor::doctor(&repo, &config));
             let bad = findings.iter().any(|f| !f.ok);
             if cli.json {
                 cli::print_json(&findings)?;
@@ -102,7 +102,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let settings =
                 Settings::from_config(|k| config.get(k).map(str::to_owned), Phase::Use, &repo)
                     .map_err(|e| anyhow::anyhow!("remote {remote} is misconfigured: {e}"))?;
-            let backend = ferry::storage::open(&settings);
+            let secrets = cli::repo::secrets_for(&repo, &config, &settings);
+            let backend = ferry::storage::open(&settings, &secrets)?;
             let listed = runtime.block_on(cli::ls::ls(backend.as_ref()))?;
             if cli.json {
                 cli::print_json(&listed)?;

@@ -29,7 +29,7 @@ fn finding(check: &str, ok: bool, detail: impl Into<String>) -> Finding {
 
 /// Runs every check on `remote`, in order; later checks are skipped when an earlier one makes
 /// them meaningless.
-pub async fn doctor(remote: &RemoteConfig) -> Vec<Finding> {
+pub async fn doctor(repo: &Path, remote: &RemoteConfig) -> Vec<Finding> {
     let mut out = Vec::new();
     if !remote.is_ferry() {
         out.push(finding(
@@ -75,7 +75,17 @@ pub async fn doctor(remote: &RemoteConfig) -> Vec<Finding> {
             return out;
         }
     };
-    let backend = storage::open(&settings);
+    let secrets = crate::cli::repo::secrets_for(repo, remote, &settings);
+    let backend = match storage::open(&settings, &secrets) {
+        Ok(b) => {
+            out.push(finding("credentials", true, "present where needed"));
+            b
+        }
+        Err(e) => {
+            out.push(finding("credentials", false, e.to_string()));
+            return out;
+        }
+    };
     match backend.check().await {
         Ok(()) => out.push(finding(
             "store reachable and writable",

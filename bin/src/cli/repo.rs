@@ -162,6 +162,66 @@ pub fn find_remote(repo: &Path, name: &str) -> anyhow::Result<RemoteConfig> {
     }
 }
 
+/// The secrets `remote` needs, as git-annex would hand them to the remote: from the
+/// environment, or from the credentials git-annex stored for it in `.git/annex/creds/`
+/// (`<uuid>-<name>`: the user on the first line, the secret on the second).
+pub fn secrets_for(
+    repo: &Path,
+    remote: &RemoteConfig,
+    settings: &crate::settings::Settings,
+) -> crate::storage::StorageSecrets {
+    use crate::settings::Storage;
+    use crate::storage::{Login, StorageSecrets, creds_names};
+    use ferry_crypto::Secret;
+
+    let git_dir = git(repo, &["rev-parse", "--absolute-git-dir"])
+        .ok()
+        .flatten()
+        .map(|s| std::path::PathBuf::from(s.trim()));
+    let stored = |name: &str| -> Option<Login> {
+        let path = git_dir
+            .as_ref()?
+            .join("annex/creds")
+            .join(format!("{}-{name}", remote.uuid));
+        let text = std::fs::read_to_string(path).ok()?;
+        let mut lines = text.lines();
+        Some(Login {
+            user: lines.next()?.to_owned(),
+            secret: Secret::new(lines.next().unwrap_or_default().to_owned()),
+        })
+    };
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let env_login = |user: &str, secret: &str| {
+        Some(Login {
+            user: env(user)?,
+            secret: Secret::new(env(secret)?),
+        })
+    };
+    let mut secrets = StorageSecrets::default();
+    match &settings.storage {
+        Storage::Directory { .. } => {}
+        Storage::S3 { .. } => {
+            secrets.login = env_login("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+                .or_else(|| stored(creds_names::S3));
+        }
+        Storage::Webdav { .. } => {
+            secrets.login = env_login("WEBDAV_USERNAME", "WEBDAV_PASSWORD")
+                .or_else(|| stored(creds_names::WEBDAV));
+            secrets.bearer_token = env("WEBDAV_BEARER_TOKEN").map(Secret::new);
+        }
+        Storage::Gdrive { .. } => {
+            secrets.gdrive_token = env("FERRY_GDRIVE_TOKEN_FILE")
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .map(|t| Secret::new(t.lines().map(str::trim).collect()))
+                .or_else(|| stored(creds_names::GDRIVE_TOKEN).map(|l| l.secret));
+            secrets.gdrive_client_secret = env("FERRY_GDRIVE_CLIENT_SECRET")
+                .map(Secret::new)
+                .or_else(|| stored(creds_names::GDRIVE_CLIENT).map(|l| l.secret));
+        }
+    }
+    secrets
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,209 @@
+//! git-annex against ferry's network storages: S3 and WebDAV on the local test servers that
+//! `scripts/test` starts (rclone serve s3/webdav), and Google Drive on a local fake of the
+//! Drive v3 API (the real service cannot be reached from the test machines).
+
+use std::process::Output;
+
+use crate::support::{Repo, all_output, pseudo_random};
+
+#[path = "../../backends/tests/gdrive_fake/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod gdrive_fake;
+
+fn need(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: the S3/WebDAV test servers are not running; run scripts/test (or scripts/test-servers start and source its env file)")
+    })
+}
+
+/// initremote of an S3 remote on the test server, in its own prefix.
+fn init_s3(repo: &Repo, name: &str, extra: &[&str]) {
+    let endpoint = need("FERRY_TEST_S3_ENDPOINT");
+    let port = endpoint
+        .rsplit(':')
+        .next()
+        .expect("endpoint has a port")
+        .to_owned();
+    let prefix = format!(
+        "prefix=it-{}",
+        repo.tmp
+            .path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("x")
+    );
+    let mut args = vec![
+        "initremote",
+        name,
+        "type=external",
+        "externaltype=ferry",
+        "storage=s3",
+        "bucket=ferry",
+        "host=127.0.0.1",
+        "protocol=http",
+    ];
+    let port_arg = format!("port={port}");
+    args.push(&port_arg);
+    args.push(&prefix);
+    if !extra.iter().any(|p| p.starts_with("encryption=")) {
+        args.push("encryption=none");
+    }
+    args.extend_from_slice(extra);
+    let mut cmd = repo.command("git-annex", &args);
+    cmd.env("AWS_ACCESS_KEY_ID", need("FERRY_TEST_S3_ACCESS_KEY_ID"))
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            need("FERRY_TEST_S3_SECRET_ACCESS_KEY"),
+        );
+    crate::support::run_ok(cmd);
+}
+
+fn init_webdav(repo: &Repo, name: &str) {
+    let url = format!(
+        "url={}/it-{}",
+        need("FERRY_TEST_WEBDAV_URL"),
+        repo.tmp
+            .path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("x")
+    );
+    let mut cmd = repo.command(
+        "git-annex",
+        &[
+            "initremote",
+            name,
+            "type=external",
+            "externaltype=ferry",
+            "storage=webdav",
+            &url,
+            "encryption=none",
+        ],
+    );
+    cmd.env("WEBDAV_USERNAME", need("FERRY_TEST_WEBDAV_USER"))
+        .env("WEBDAV_PASSWORD", need("FERRY_TEST_WEBDAV_PASSWORD"));
+    crate::support::run_ok(cmd);
+}
+
+fn testremote(repo: &Repo, remote: &str, fast: bool) -> Output {
+    let mut args = vec!["testremote", remote];
+    if fast {
+        args.push("--fast");
+    }
+    let out = repo.annex_status(&args);
+    let text = all_output(&out);
+    let expected = if fast {
+        "All 125 tests passed"
+    } else {
+        "All 573 tests passed"
+    };
+    assert!(
+        out.status.success() && text.contains(expected),
+        "testremote {remote}:\n{text}"
+    );
+    out
+}
+
+#[test]
+fn s3_testremote_full_passes_and_credentials_stay_out_of_the_repository() {
+    let repo = Repo::new();
+    init_s3(&repo, "s3", &[]);
+    testremote(&repo, "s3", false);
+    let log =
+        String::from_utf8_lossy(&repo.git(&["show", "git-annex:remote.log"]).stdout).into_owned();
+    let secret = need("FERRY_TEST_S3_SECRET_ACCESS_KEY");
+    assert!(!log.contains(&secret), "secret in remote.log: {log}");
+    assert!(!repo.log_text().contains(&secret), "secret in the log");
+}
+
+#[test]
+fn s3_testremote_full_passes_with_chunk_1mib() {
+    let repo = Repo::new();
+    init_s3(&repo, "s3", &["chunk=1MiB"]);
+    testremote(&repo, "s3", false);
+}
+
+#[test]
+fn s3_testremote_fast_passes_with_git_annex_shared_encryption() {
+    let repo = Repo::new();
+    init_s3(&repo, "s3", &["encryption=shared", "mac=HMACSHA512"]);
+    testremote(&repo, "s3", true);
+}
+
+#[test]
+fn webdav_testremote_full_passes() {
+    let repo = Repo::new();
+    init_webdav(&repo, "dav");
+    testremote(&repo, "dav", false);
+}
+
+#[test]
+fn s3_copy_get_with_8_jobs_and_missing_credentials_are_explained() {
+    let repo = Repo::new();
+    init_s3(&repo, "s3", &[]);
+    for i in 0..20 {
+        repo.write(
+            &format!("f {i}.bin"),
+            &pseudo_random(i, 50_000 + i as usize),
+        );
+    }
+    repo.add_all();
+    repo.annex(&["copy", "-J8", "--to", "s3", "."]);
+    repo.annex(&["drop", "-J8", "."]);
+    repo.annex(&["get", "-J8", "."]);
+    repo.annex(&["fsck", "--from", "s3", "--fast", "."]);
+    // Credentials gone (a clone that never got them): every use says how to provide them,
+    // and presence is unknown, never "absent".
+    let creds = repo.dir.join(".git/annex/creds");
+    std::fs::remove_dir_all(&creds).expect("remove stored creds");
+    let out = repo.annex_status(&["fsck", "--from", "s3", "--fast", "f 1.bin"]);
+    let text = all_output(&out);
+    assert!(!out.status.success());
+    assert!(text.contains("AWS_ACCESS_KEY_ID"), "{text}");
+    let whereis = all_output(&repo.annex(&["whereis", "f 1.bin"]));
+    assert!(whereis.contains("[s3]"), "location log changed: {whereis}");
+}
+
+#[test]
+fn gdrive_fake_testremote_full_passes() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime for the fake");
+    let fake = runtime.block_on(async { gdrive_fake::FakeDrive::start() });
+    let root = fake.add_folder("root", "annex");
+    let repo = Repo::new();
+    let token_file = repo.tmp.path().join("token.json");
+    std::fs::write(&token_file, fake.credentials().token.to_json().expose()).expect("token file");
+    let mut cmd = repo.command(
+        "git-annex",
+        &[
+            "initremote",
+            "drive",
+            "type=external",
+            "externaltype=ferry",
+            "storage=gdrive",
+            &format!("root_folder_id={root}"),
+            &format!("client_id={}", gdrive_fake::CLIENT_ID),
+            &format!("gdrive_endpoint={}", fake.url()),
+            "encryption=none",
+        ],
+    );
+    cmd.env("FERRY_GDRIVE_TOKEN_FILE", &token_file)
+        .env("FERRY_GDRIVE_CLIENT_SECRET", gdrive_fake::CLIENT_SECRET);
+    crate::support::run_ok(cmd);
+    testremote(&repo, "drive", false);
+    // The objects are in Drive folders laid out like the lower layout.
+    repo.write("photo.jpg", &pseudo_random(7, 300_000));
+    repo.add_all();
+    repo.annex(&["copy", "--to", "drive", "photo.jpg"]);
+    let key = repo.key_of("photo.jpg");
+    let hashed = String::from_utf8_lossy(
+        &repo
+            .annex(&["examinekey", "--format=${hashdirlower}${key}", &key])
+            .stdout,
+    )
+    .into_owned();
+    assert_eq!(fake.at_path(&root, &hashed).len(), 1, "object at {hashed}");
+}

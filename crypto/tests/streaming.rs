@@ -1,0 +1,248 @@
+//! The streaming adapters: chunking never changes the output, EOF (not a short read) ends the
+//! object, errors surface as `io::Error`s that wrap the typed [`Error`].
+
+use std::io::{self, Read, Write};
+
+use bytes::Bytes;
+use futures::executor::block_on;
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+use ferry_crypto::{Algorithm, Error, Opener, Sealer, Transform};
+
+use super::common::{self, ALGS, FULL, NAME, S};
+
+const CHUNKS: &[usize] = &[1, 7, 4096, S - 1, S, S + 1, FULL, 1 << 20, usize::MAX];
+
+fn sealer(alg: Algorithm) -> Sealer {
+    Sealer::with_salt(&common::master(), NAME, alg, common::salt())
+}
+
+fn opener() -> Opener {
+    Opener::new(&common::master(), NAME)
+}
+
+/// A reader that returns at most `max` bytes per call, as pipes and sockets do.
+struct Trickle<'a> {
+    data: &'a [u8],
+    max: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.max).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+fn chunks(data: &[u8], size: usize) -> Vec<io::Result<Bytes>> {
+    data.chunks(size.max(1))
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect()
+}
+
+#[test]
+fn tiny_and_huge_chunks_seal_and_open_identically() {
+    for alg in ALGS {
+        let plain = common::pattern(3 * S + 5);
+        let reference = common::seal_fixed(alg, NAME, &plain);
+        for &chunk in CHUNKS {
+            let mut sealer = sealer(alg);
+            let mut object = Vec::new();
+            for piece in plain.chunks(chunk) {
+                sealer.push(piece, &mut object).unwrap();
+            }
+            sealer.finish(&mut object).unwrap();
+            common::assert_same(&object, &reference, format!("seal {alg} chunk {chunk}"));
+
+            let (out, res) = common::open_chunked(&common::master(), NAME, &reference, chunk);
+            res.unwrap();
+            common::assert_same(&out, &plain, format!("open {alg} chunk {chunk}"));
+        }
+    }
+}
+
+#[test]
+fn empty_pushes_change_nothing() {
+    let mut sealer = sealer(Algorithm::Aes256Gcm);
+    let mut object = Vec::new();
+    sealer.push(b"", &mut object).unwrap();
+    sealer.push(b"hel", &mut object).unwrap();
+    sealer.push(b"", &mut object).unwrap();
+    sealer.push(b"lo", &mut object).unwrap();
+    sealer.finish(&mut object).unwrap();
+    assert_eq!(
+        object,
+        common::seal_fixed(Algorithm::Aes256Gcm, NAME, b"hello")
+    );
+}
+
+#[test]
+fn read_adapters_treat_only_eof_as_the_end() {
+    for alg in ALGS {
+        let plain = common::pattern(2 * S + 5);
+        let reference = common::seal_fixed(alg, NAME, &plain);
+        for max in [1, 100, S, FULL + 3, usize::MAX] {
+            let mut object = Vec::new();
+            sealer(alg)
+                .reader(Trickle { data: &plain, max })
+                .read_to_end(&mut object)
+                .unwrap();
+            common::assert_same(&object, &reference, format!("{alg} max {max}"));
+
+            let mut back = Vec::new();
+            opener()
+                .reader(Trickle {
+                    data: &reference,
+                    max,
+                })
+                .read_to_end(&mut back)
+                .unwrap();
+            common::assert_same(&back, &plain, format!("{alg} max {max}"));
+        }
+    }
+}
+
+#[test]
+fn write_adapters_round_trip() {
+    for alg in ALGS {
+        let plain = common::pattern(3 * S);
+        let mut writer = sealer(alg).writer(Vec::new());
+        for piece in plain.chunks(1000) {
+            writer.write_all(piece).unwrap();
+        }
+        let object = writer.finish().unwrap();
+        common::assert_same(&object, &common::seal_fixed(alg, NAME, &plain), alg);
+
+        let mut writer = opener().writer(Vec::new());
+        writer.write_all(&object).unwrap();
+        common::assert_same(&writer.finish().unwrap(), &plain, alg);
+    }
+}
+
+#[test]
+fn stream_adapters_round_trip_through_a_boxed_byte_stream() {
+    for alg in ALGS {
+        let plain = common::pattern(2 * S + 5);
+        for chunk in [1000, S, 1 << 20] {
+            let input: futures::stream::BoxStream<'static, io::Result<Bytes>> =
+                stream::iter(chunks(&plain, chunk)).boxed();
+            let sealed: futures::stream::BoxStream<'static, io::Result<Bytes>> =
+                sealer(alg).stream(input).boxed();
+            let opened = opener().stream(sealed);
+            let parts: Vec<Bytes> = block_on(opened.try_collect()).unwrap();
+            common::assert_same(&parts.concat(), &plain, format!("{alg} chunk {chunk}"));
+        }
+    }
+}
+
+#[test]
+fn stream_of_a_tampered_object_yields_the_typed_error_and_ends() {
+    let mut object = common::seal_fixed(Algorithm::Aes256Gcm, NAME, &common::pattern(2 * S + 5));
+    object[52 + FULL + 3] ^= 0x20;
+    let mut opened = opener().stream(stream::iter(chunks(&object, 10_000)));
+    let mut released = 0;
+    let err = loop {
+        match block_on(opened.next()) {
+            Some(Ok(b)) => released += b.len(),
+            Some(Err(e)) => break e,
+            None => panic!("tampered object streamed to the end"),
+        }
+    };
+    assert_eq!(released, S);
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    assert!(matches!(
+        Error::from_io(&err),
+        Some(Error::AuthenticationFailed { segment: 1 })
+    ));
+    assert!(block_on(opened.next()).is_none());
+}
+
+#[test]
+fn stream_input_errors_pass_through_and_end_the_stream() {
+    let input = stream::iter(vec![
+        Ok(Bytes::from_static(b"abc")),
+        Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "source went away",
+        )),
+        Ok(Bytes::from_static(b"def")),
+    ]);
+    let mut sealed = sealer(Algorithm::Aes256Gcm).stream(input);
+    let first = block_on(sealed.next()).unwrap().unwrap();
+    assert_eq!(first.len(), 52, "the header goes out first");
+    let err = block_on(sealed.next()).unwrap().unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    assert!(block_on(sealed.next()).is_none());
+}
+
+#[test]
+fn truncated_stream_reports_unexpected_eof() {
+    let object = common::seal_fixed(Algorithm::ChaCha20Poly1305, NAME, &common::pattern(3 * S));
+    let cut = &object[..52 + 2 * FULL];
+    let mut back = Vec::new();
+    let err = opener().reader(cut).read_to_end(&mut back).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    assert!(matches!(
+        Error::from_io(&err),
+        Some(Error::Truncated { .. })
+    ));
+    // Segment 0 verified and came out; segment 1 was held back (it could have been the final
+    // one) and never released.
+    common::assert_same(&back, &common::pattern(S), "released");
+    // The reader keeps failing instead of pretending EOF.
+    let mut reader = opener().reader(cut);
+    let mut sink = Vec::new();
+    assert!(reader.read_to_end(&mut sink).is_err());
+    assert!(reader.read(&mut [0; 10]).is_err());
+}
+
+#[test]
+fn announced_length_must_match_the_source() {
+    let mut short = sealer(Algorithm::Aes256Gcm);
+    assert_eq!(short.expect_plain_len(10).unwrap(), 52 + 10 + 16);
+    let mut out = Vec::new();
+    short.push(b"123456789", &mut out).unwrap();
+    assert!(matches!(
+        short.finish(&mut out),
+        Err(Error::LengthMismatch {
+            expected: 10,
+            actual: 9
+        })
+    ));
+
+    let mut long = sealer(Algorithm::Aes256Gcm);
+    long.expect_plain_len(10).unwrap();
+    let err = long.push(b"12345678901", &mut out).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::LengthMismatch {
+            expected: 10,
+            actual: 11
+        }
+    ));
+    assert!(matches!(long.finish(&mut out), Err(Error::Finished(_))));
+
+    let mut exact = sealer(Algorithm::Aes256Gcm);
+    exact.expect_plain_len(5).unwrap();
+    let mut out = Vec::new();
+    exact.push(b"hello", &mut out).unwrap();
+    exact.finish(&mut out).unwrap();
+    assert_eq!(
+        out,
+        common::seal_fixed(Algorithm::Aes256Gcm, NAME, b"hello")
+    );
+}
+
+#[test]
+fn a_sealer_dropped_before_finish_leaves_an_object_readers_reject() {
+    let plain = common::pattern(2 * S);
+    let mut writer = sealer(Algorithm::Aes256Gcm).writer(Vec::new());
+    writer.write_all(&plain).unwrap();
+    let partial = writer.get_ref().clone();
+    drop(writer);
+    let (whole, streamed) = common::open_every_way(NAME, &partial);
+    assert!(whole.is_err());
+    assert!(matches!(streamed, Some(Error::Truncated { .. })));
+}
