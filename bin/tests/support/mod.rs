@@ -102,7 +102,10 @@ impl Repo {
             .env("GIT_COMMITTER_NAME", "ferry")
             .env("GIT_COMMITTER_EMAIL", "ferry@example.invalid")
             .env("FERRY_LOG_FILE", &self.log)
-            .env("FERRY_LOG", "debug")
+            .env(
+                "FERRY_LOG",
+                "ferry=debug,remote_proto=debug,ferry_backends=debug",
+            )
             .stdin(Stdio::null());
         cmd
     }
