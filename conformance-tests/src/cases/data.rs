@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use remote_proto::{Direction, Reply, Request};
 
-use super::{Test, absent_key, rate};
+use super::{Test, absent_key, rate, retrieve_of_absent_fails};
 use crate::content::size_label;
 use crate::ctx::{Ctx, Options, same_bytes};
 use crate::remote::transfer;
@@ -55,14 +55,7 @@ fn checkpresent_absent(ctx: &mut Ctx) -> TestResult {
 
 fn retrieve_absent(ctx: &mut Ctx) -> TestResult {
     let mut r = ctx.start()?;
-    let key = absent_key(ctx, "never-stored");
-    let dest = ctx.fresh_dest(&key);
-    r.request(&transfer(Direction::Retrieve, &key, &dest))?
-        .expect(
-            |rep| matches!(rep, Reply::TransferFailure { .. }),
-            &format!("TRANSFER-FAILURE RETRIEVE {key} <msg>"),
-            "RETRIEVE of a key that was never stored must fail",
-        )?;
+    retrieve_of_absent_fails(ctx, &mut r)?;
     Ok(Verdict::Pass(String::new()))
 }
 

@@ -95,6 +95,24 @@ pub fn absent_key(ctx: &Ctx, label: &str) -> Key {
     ctx.content(label, 7).0
 }
 
+/// RETRIEVE of a key that was never stored must be answered TRANSFER-FAILURE (never success,
+/// never a crash); shared by the data and robustness groups.
+pub fn retrieve_of_absent_fails(ctx: &Ctx, r: &mut Remote) -> Result<(), Fail> {
+    let key = absent_key(ctx, "never-stored");
+    let dest = ctx.fresh_dest(&key);
+    r.request(&crate::remote::transfer(
+        remote_proto::Direction::Retrieve,
+        &key,
+        &dest,
+    ))?
+    .expect(
+        |rep| matches!(rep, Reply::TransferFailure { .. }),
+        &format!("TRANSFER-FAILURE RETRIEVE {key} <msg>"),
+        "RETRIEVE of a key that was never stored must fail",
+    )?;
+    Ok(())
+}
+
 /// Checks that the remote still answers properly: `CHECKPRESENT` of a key that was never stored
 /// must come back `CHECKPRESENT-FAILURE`.
 ///

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use remote_proto::async_jobs;
 use remote_proto::{Direction, Reply, Request};
 
-use super::{Test, absent_key, still_answers};
+use super::{Test, absent_key, retrieve_of_absent_fails, still_answers};
 use crate::annex::QueryPolicy;
 use crate::ctx::Ctx;
 use crate::remote::{Event, transfer};
@@ -330,14 +330,7 @@ fn empty_values(ctx: &mut Ctx) -> TestResult {
 /// (`rclone gitannex` answers the next request with ERROR and exits).
 fn after_failure(ctx: &mut Ctx) -> TestResult {
     let mut r = ctx.start()?;
-    let key = absent_key(ctx, "never-stored");
-    let dest = ctx.fresh_dest(&key);
-    r.request(&transfer(Direction::Retrieve, &key, &dest))?
-        .expect(
-            |rep| matches!(rep, Reply::TransferFailure { .. }),
-            &format!("TRANSFER-FAILURE RETRIEVE {key} <msg>"),
-            "RETRIEVE of a key that was never stored must fail",
-        )?;
+    retrieve_of_absent_fails(ctx, &mut r)?;
     still_answers(ctx, &mut r)?;
     Ok(Verdict::Pass(String::new()))
 }
