@@ -874,33 +874,28 @@ async fn with_progress<T: Send + 'static>(
     progress: Progress<'_>,
     job: impl FnOnce(&dyn Fn(u64), &AtomicBool) -> Result<T, BackendError> + Send + 'static,
 ) -> Result<T, BackendError> {
-    let (tx, mut rx) = tokio::sync::watch::channel(0u64);
+    // Every report reaches `progress` (an unbounded queue of u64s, one per step of
+    // READ_CHUNK bytes, so a few KiB for a GiB): a watch channel would keep only the latest
+    // value and a busy event loop could then skip many steps at once.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
     let cancel = Arc::new(AtomicBool::new(false));
     let _cancel_on_drop = CancelOnDrop(cancel.clone());
     let mut handle = tokio::task::spawn_blocking(move || {
         let report = move |n: u64| {
-            tx.send_replace(n);
+            // The receiver only goes away when this future is dropped, and then the job is
+            // being cancelled anyway.
+            let _ = tx.send(n);
         };
         job(&report, &cancel)
     });
-    let mut last = None;
     let result = loop {
         tokio::select! {
             result = &mut handle => break result,
-            changed = rx.changed() => {
-                if changed.is_err() {
-                    // The job dropped its sender: it is finishing.
-                    break (&mut handle).await;
-                }
-                let n = *rx.borrow_and_update();
-                last = Some(n);
-                progress(n);
-            }
+            Some(n) = rx.recv() => progress(n),
         }
     };
-    // The final value may not have been seen by the loop.
-    let n = *rx.borrow();
-    if last != Some(n) {
+    // Reports sent just before the job finished are still queued.
+    while let Ok(n) = rx.try_recv() {
         progress(n);
     }
     result.map_err(join_error)?
