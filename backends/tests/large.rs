@@ -3,7 +3,7 @@
 //!
 //! Each transfer runs in a child process (this test binary again, running only [`child`]), so
 //! that its peak RSS (`VmHWM`) is its own and not that of the other tests in this process.
-//! The numbers are printed; the remote-level limit (64 MiB) is asserted by the engine's tests.
+//! The numbers are printed; the remote-level limit (64 MiB) is asserted in bin/tests/large.rs.
 
 use std::io::{Read, Write};
 use std::path::Path;

@@ -8,9 +8,9 @@ use crate::support::{Repo, all_output, pseudo_random};
 
 #[path = "../../backends/tests/gdrive_fake/mod.rs"]
 #[allow(dead_code, unused_imports)]
-mod gdrive_fake;
+pub(crate) mod gdrive_fake;
 
-fn need(var: &str) -> String {
+pub(crate) fn need(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
         panic!("{var} is not set: the S3/WebDAV test servers are not running; run scripts/test (or scripts/test-servers start and source its env file)")
     })

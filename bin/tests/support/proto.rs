@@ -28,10 +28,20 @@ pub struct RemoteProcess {
 impl RemoteProcess {
     /// Starts the remote with `config` as its GETCONFIG answers; reads its VERSION line.
     pub fn start(config: &[(&str, &str)], cwd: &std::path::Path) -> RemoteProcess {
+        RemoteProcess::start_with_env(config, cwd, &[])
+    }
+
+    /// [`RemoteProcess::start`] with extra environment variables (credentials).
+    pub fn start_with_env(
+        config: &[(&str, &str)],
+        cwd: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> RemoteProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_git-annex-remote-ferry"))
             .current_dir(cwd)
             .env("PATH", test_path())
             .env_remove("FERRY_LOG_FILE")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -68,6 +78,11 @@ impl RemoteProcess {
         let version = remote.read_line();
         assert_eq!(version, "VERSION 2", "first line must be VERSION 2");
         remote
+    }
+
+    /// The remote's process id (for reading its memory use from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends one raw line (a `\n` is added).
