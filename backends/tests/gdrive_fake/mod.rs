@@ -19,7 +19,7 @@
 
 mod query;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -164,6 +164,10 @@ struct Faults {
 
 struct State {
     nodes: HashMap<String, Node>,
+    /// parent id → ids of its children: `'X' in parents` queries and folder deletes look up
+    /// children here instead of scanning every node (a full testremote leaves tens of
+    /// thousands of folders behind).
+    children: HashMap<String, HashSet<String>>,
     sessions: HashMap<String, Arc<tokio::sync::Mutex<Session>>>,
     tokens: HashMap<String, Instant>,
     faults: Faults,
@@ -338,16 +342,56 @@ impl State {
         let mut out = vec![id.to_owned()];
         let mut i = 0;
         while i < out.len() {
-            let current = out[i].clone();
-            out.extend(
-                self.nodes
-                    .values()
-                    .filter(|n| n.parents.contains(&current))
-                    .map(|n| n.id.clone()),
-            );
+            if let Some(children) = self.children.get(&out[i]) {
+                out.extend(children.iter().cloned());
+            }
             i += 1;
         }
         out
+    }
+
+    fn insert_node(&mut self, node: Node) {
+        for parent in &node.parents {
+            self.children
+                .entry(parent.clone())
+                .or_default()
+                .insert(node.id.clone());
+        }
+        self.nodes.insert(node.id.clone(), node);
+    }
+
+    fn remove_node(&mut self, id: &str) -> Option<Node> {
+        let node = self.nodes.remove(id)?;
+        self.unlink(id, &node.parents);
+        self.children.remove(id);
+        Some(node)
+    }
+
+    /// Takes `id` out of the children of `parents`.
+    fn unlink(&mut self, id: &str, parents: &[String]) {
+        for parent in parents {
+            if let Some(set) = self.children.get_mut(parent) {
+                set.remove(id);
+            }
+        }
+    }
+
+    fn set_parents(&mut self, id: &str, parents: Vec<String>) {
+        let old = self
+            .nodes
+            .get(id)
+            .map(|n| n.parents.clone())
+            .unwrap_or_default();
+        self.unlink(id, &old);
+        for parent in &parents {
+            self.children
+                .entry(parent.clone())
+                .or_default()
+                .insert(id.to_owned());
+        }
+        if let Some(node) = self.nodes.get_mut(id) {
+            node.parents = parents;
+        }
     }
 
     fn node_json(&self, node: &Node, fields: &BTreeSet<String>) -> Value {
@@ -421,23 +465,20 @@ impl Shared {
             Some((path, size, md5)) => (Some(path), size, md5),
             None => (None, 0, String::new()),
         };
-        state.nodes.insert(
-            id.clone(),
-            Node {
-                id: id.clone(),
-                name: name.to_owned(),
-                parents: vec![parent.to_owned()],
-                mime: mime.to_owned(),
-                size,
-                md5,
-                created,
-                modified: created,
-                trashed: false,
-                drive,
-                content,
-                seq,
-            },
-        );
+        state.insert_node(Node {
+            id: id.clone(),
+            name: name.to_owned(),
+            parents: vec![parent.to_owned()],
+            mime: mime.to_owned(),
+            size,
+            md5,
+            created,
+            modified: created,
+            trashed: false,
+            drive,
+            content,
+            seq,
+        });
         id
     }
 
@@ -470,6 +511,7 @@ impl FakeDrive {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 nodes: HashMap::new(),
+                children: HashMap::new(),
                 sessions: HashMap::new(),
                 tokens: HashMap::new(),
                 faults: Faults::default(),
@@ -493,23 +535,20 @@ impl FakeDrive {
             }
             for (id, drive) in roots {
                 let seq = state.next_seq();
-                state.nodes.insert(
-                    id.clone(),
-                    Node {
-                        id,
-                        name: "My Drive".into(),
-                        parents: Vec::new(),
-                        mime: FOLDER_MIME.into(),
-                        size: 0,
-                        md5: String::new(),
-                        created,
-                        modified: created,
-                        trashed: false,
-                        drive,
-                        content: None,
-                        seq,
-                    },
-                );
+                state.insert_node(Node {
+                    id,
+                    name: "My Drive".into(),
+                    parents: Vec::new(),
+                    mime: FOLDER_MIME.into(),
+                    size: 0,
+                    md5: String::new(),
+                    created,
+                    modified: created,
+                    trashed: false,
+                    drive,
+                    content: None,
+                    seq,
+                });
             }
         }
         let server = shared.clone();
@@ -920,9 +959,22 @@ fn list(shared: &Shared, query: &Query) -> Response<Body> {
         },
     };
     let state = shared.state();
-    let mut matches: Vec<&Node> = state
-        .nodes
-        .values()
+    let in_parent = clauses.iter().find_map(|c| match c {
+        Clause::InParents(p) => Some(p),
+        _ => None,
+    });
+    let candidates: Box<dyn Iterator<Item = &Node>> = match in_parent {
+        Some(parent) => Box::new(
+            state
+                .children
+                .get(parent)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| state.nodes.get(id)),
+        ),
+        None => Box::new(state.nodes.values()),
+    };
+    let mut matches: Vec<&Node> = candidates
         .filter(|n| n.drive == drive && !n.parents.is_empty())
         .filter(|n| {
             clauses.iter().all(|c| match c {
@@ -1175,11 +1227,16 @@ async fn update(
             "A file must have exactly one parent",
         );
     }
-    node.parents = parents;
-    if let Some(name) = object.get("name").and_then(Value::as_str) {
+    let (name, trashed) = (
+        object.get("name").and_then(Value::as_str),
+        object.get("trashed").and_then(Value::as_bool),
+    );
+    state.set_parents(id, parents);
+    let node = state.nodes.get_mut(id).expect("checked above");
+    if let Some(name) = name {
         node.name = name.to_owned();
     }
-    if let Some(trashed) = object.get("trashed").and_then(Value::as_bool) {
+    if let Some(trashed) = trashed {
         node.trashed = trashed;
     }
     node.modified = modified;
@@ -1197,7 +1254,7 @@ fn delete(shared: &Shared, id: &str, query: &Query) -> Response<Body> {
     }
     // Permanent, with everything inside (as Drive deletes a folder).
     for gone in state.descendants(id) {
-        if let Some(node) = state.nodes.remove(&gone)
+        if let Some(node) = state.remove_node(&gone)
             && let Some(content) = node.content
         {
             let _ = std::fs::remove_file(content);
