@@ -1,10 +1,17 @@
 //! The `ferry` command for people: each subcommand in its own module; output goes through
 //! [`print_lines`] and [`print_json`], the only places that write to stdout.
 
+pub mod decrypt;
 pub mod doctor;
+pub mod export_key;
+pub mod keygen;
+pub mod keys;
 pub mod locate;
 pub mod ls;
+pub mod outfile;
+pub mod progress;
 pub mod repo;
+pub mod unlock;
 
 use std::io::Write;
 
