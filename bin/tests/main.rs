@@ -7,6 +7,7 @@ mod cloud;
 mod crash;
 mod keys;
 mod protocol_lines;
+mod sealed;
 mod testremote;
 mod unavailable;
 mod workflows;

@@ -5,8 +5,10 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use ferry::cli;
+use ferry::cli::annex_branch::BranchKeys;
+use ferry::cli::store::{Store, StoreSpec};
 use ferry::settings::{Phase, Settings};
 use ferry_backends::layout::Layout;
 
@@ -25,6 +27,71 @@ struct Cli {
     json: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Which store to read: a remote of the repository, or settings given here (outside any
+/// repository, or for a store git-annex does not know).
+#[derive(Args, Debug, Default)]
+struct StoreArgs {
+    /// The remote's name (as in `git annex info`) or UUID; its settings and key come from the
+    /// repository.
+    #[arg(long, value_name = "NAME")]
+    remote: Option<String>,
+    /// Without a repository: where objects are (directory, s3, webdav, gdrive).
+    #[arg(long)]
+    storage: Option<String>,
+    /// Without a repository: the directory holding the objects (storage=directory).
+    #[arg(long, value_name = "DIR")]
+    directory: Option<PathBuf>,
+    /// Without a repository: the layout (lower, directory, nodir, mixed, frankencase).
+    #[arg(long)]
+    layout: Option<String>,
+    /// Without a repository: the prefix= value.
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Without a repository: any other remote setting, as in initremote (repeatable), e.g.
+    /// `-c bucket=photos -c host=s3.example.org` or `-c ferry_encryption=aes256gcm`.
+    #[arg(short = 'c', long = "config", value_name = "KEY=VALUE")]
+    config: Vec<String>,
+    /// Without a repository, for an encrypted store: a file holding the key token (or set
+    /// FERRY_KEY_FILE). A passphrase-wrapped token asks for its passphrase.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    fn spec(self) -> anyhow::Result<StoreSpec> {
+        let mut config = Vec::new();
+        for (name, value) in [
+            ("storage", self.storage),
+            (
+                "directory",
+                self.directory.map(|d| d.to_string_lossy().into_owned()),
+            ),
+            ("layout", self.layout),
+            ("prefix", self.prefix),
+        ] {
+            if let Some(v) = value {
+                config.push((name.to_owned(), v));
+            }
+        }
+        for pair in &self.config {
+            config.push(StoreSpec::parse_pair(pair)?);
+        }
+        if let Some((k, _)) = config
+            .iter()
+            .find(|(k, _)| k == "ferry_key" || k == "ferry_passphrase")
+        {
+            anyhow::bail!(
+                "-c {k}=… would put a secret on the command line, where other users can read it;                  put the key token in a file and give --key-file FILE (or FERRY_KEY_FILE)"
+            );
+        }
+        Ok(StoreSpec {
+            remote: self.remote,
+            config,
+            key_file: self.key_file,
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -109,6 +176,24 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Fetch one key (or object path) from a store into a file, decrypted and verified.
+    Get {
+        /// A git-annex key (`git annex lookupkey FILE`), or an object path as `ferry ls` shows.
+        what: String,
+        /// Where to write the content (it must not exist, unless --force).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Replace an existing --out file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Read back every object of a store and check its size, digest and authenticity.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 fn main() {
@@ -163,7 +248,22 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     .map_err(|e| anyhow::anyhow!("remote {remote} is misconfigured: {e}"))?;
             let secrets = cli::repo::secrets_for(&repo, &config, &settings);
             let backend = ferry::storage::open(&settings, &secrets)?;
-            let listed = runtime.block_on(cli::ls::ls(backend.as_ref()))?;
+            // HMAC object names map back to keys only with the remote's key; without it the
+            // listing still works, just without keys.
+            let known = if config.get("ferry_encryption").is_some_and(|e| e != "none") {
+                match Store::from_remote(&repo, &config)
+                    .and_then(|store| Ok(store.known_objects(&BranchKeys::read(&repo)?)))
+                {
+                    Ok(known) => Some(known),
+                    Err(e) => {
+                        eprintln!("ferry: object names are shown without their keys: {e:#}");
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            let listed = runtime.block_on(cli::ls::ls(backend.as_ref(), known.as_ref()))?;
             if cli.json {
                 cli::print_json(&listed)?;
             } else {
@@ -287,6 +387,52 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 )])?;
             }
             Ok(0)
+        }
+        Command::Get {
+            what,
+            out,
+            store,
+            force,
+        } => {
+            let spec = store.spec()?;
+            let in_repo = spec.remote.is_some();
+            let store = Store::open(&repo, &spec)?;
+            let branch = if in_repo {
+                Some(BranchKeys::read(&repo)?)
+            } else {
+                None
+            };
+            let fetched =
+                runtime.block_on(cli::get::get(&store, branch.as_ref(), &what, &out, force))?;
+            if cli.json {
+                cli::print_json(&fetched)?;
+            } else {
+                cli::print_lines(&[format!(
+                    "wrote {} ({} bytes, verified: {}) to {}",
+                    fetched.key.as_deref().unwrap_or(&what),
+                    fetched.bytes,
+                    fetched.verified,
+                    fetched.out.display()
+                )])?;
+            }
+            Ok(0)
+        }
+        Command::Verify { store } => {
+            let spec = store.spec()?;
+            let in_repo = spec.remote.is_some();
+            let store = Store::open(&repo, &spec)?;
+            let branch = if in_repo {
+                Some(BranchKeys::read(&repo)?)
+            } else {
+                None
+            };
+            let report = runtime.block_on(cli::verify::verify(&store, branch.as_ref()))?;
+            if cli.json {
+                cli::print_json(&report)?;
+            } else {
+                cli::print_lines(&cli::verify::describe(&report))?;
+            }
+            Ok(i32::from(!report.problems.is_empty()))
         }
     }
 }
