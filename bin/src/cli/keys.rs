@@ -189,6 +189,9 @@ pub fn key_cache_path(git_dir: &Path, uuid: &str) -> PathBuf {
 /// The master key of a remote, for reading it: its plain `ferry_key`; for a wrapped one the
 /// unlock cache, else the passphrase; always checked against `ferry_keyid`.
 ///
+/// enc-merge: the same order as PREPARE's key loading in `bin/src/encryption.rs`; use that
+/// function here once it exists (this one additionally prompts on a terminal).
+///
 /// # Errors
 /// No `ferry_key`, no passphrase, a wrong one, or a key that is not the remote's.
 pub fn remote_master(repo: &Path, remote: &RemoteConfig) -> anyhow::Result<MasterKey> {

@@ -276,6 +276,11 @@ pub fn describe_read_error(err: &std::io::Error) -> String {
 }
 
 /// The naming a remote's config asks for; `master` is only called for an encrypted one.
+///
+/// enc-merge: once the enc branch lands, read `ferry_encryption`/`ferry_mac` from its typed
+/// settings instead of the raw map, and let [`Store::read`] wrap the backend in its
+/// `SealedBackend` rather than opening here; the naming rule (HMAC name laid out as a key) is
+/// the same on both sides and `tests/sealed.rs` pins it.
 fn naming(
     get: &dyn Fn(&str) -> Option<String>,
     master: impl FnOnce() -> anyhow::Result<MasterKey>,
