@@ -365,3 +365,17 @@ fn decrypt_recovers_an_object_and_refuses_wrong_keys_and_tampering() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn locate_json_lists_every_layout() {
+    let repo = GitOnly::new();
+    let key = "SHA256E-s12--a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447.txt";
+    let out = repo.ferry(&["locate", "--json", "--prefix", "annex", key], &[]);
+    assert!(out.status.success(), "{}", all_output(&out));
+    let located = json(&out);
+    let entries = located.as_array().expect("a list");
+    assert_eq!(entries.len(), 5, "{located}");
+    assert_eq!(entries[0]["layout"], "lower");
+    assert_eq!(entries[0]["path"], format!("annex/e7d/d01/{key}").as_str());
+    assert!(entries.iter().all(|e| e["key"] == key));
+}

@@ -280,8 +280,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             prefix,
             keys,
         } => {
-            let lines = cli::locate::locate(&keys, layout, prefix.as_deref())?;
-            cli::print_lines(&lines)?;
+            if cli.json {
+                cli::print_json(&cli::locate::locate_all(&keys, layout, prefix.as_deref())?)?;
+            } else {
+                cli::print_lines(&cli::locate::locate(&keys, layout, prefix.as_deref())?)?;
+            }
             Ok(0)
         }
         Command::Keygen {
