@@ -3,24 +3,35 @@
 use ferry_backends::ObjectPath;
 use ferry_backends::layout::{ALL_LAYOUTS, Layout, object_path};
 use remote_proto::Key;
+use serde::Serialize;
 
-/// The object paths of `keys` under `prefix`, one line per key and layout
-/// (`layout<TAB>path`, or just `path` when one layout is asked for).
+/// Where one key lives under one layout.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Located {
+    /// The git-annex key.
+    pub key: String,
+    /// The layout.
+    pub layout: String,
+    /// The object's path in the store (prefix included).
+    pub path: String,
+}
+
+/// The object paths of `keys` under `prefix`, for every layout (or just `layout`).
 ///
 /// # Errors
 /// A key that does not parse, or a prefix that is not a safe relative path.
-pub fn locate(
+pub fn locate_all(
     keys: &[String],
     layout: Option<Layout>,
     prefix: Option<&str>,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<Located>> {
     let prefix = prefix
         .map(|p| p.trim_matches('/'))
         .filter(|p| !p.is_empty())
         .map(ObjectPath::new)
         .transpose()
         .map_err(|e| anyhow::anyhow!("bad --prefix: {e}"))?;
-    let mut lines = Vec::new();
+    let mut out = Vec::new();
     for raw in keys {
         let key =
             Key::parse(raw).map_err(|e| anyhow::anyhow!("{raw} is not a git-annex key: {e}"))?;
@@ -28,14 +39,36 @@ pub fn locate(
         for l in layouts {
             let path = object_path(l, prefix.as_ref(), &key)
                 .map_err(|e| anyhow::anyhow!("{raw} cannot be stored by ferry: {e}"))?;
-            if layout.is_some() {
-                lines.push(path.to_string());
-            } else {
-                lines.push(format!("{l}\t{path}"));
-            }
+            out.push(Located {
+                key: raw.clone(),
+                layout: l.to_string(),
+                path: path.to_string(),
+            });
         }
     }
-    Ok(lines)
+    Ok(out)
+}
+
+/// The object paths of `keys` under `prefix`, one line per key and layout
+/// (`layout<TAB>path`, or just `path` when one layout is asked for).
+///
+/// # Errors
+/// As [`locate_all`].
+pub fn locate(
+    keys: &[String],
+    layout: Option<Layout>,
+    prefix: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    Ok(locate_all(keys, layout, prefix)?
+        .into_iter()
+        .map(|l| {
+            if layout.is_some() {
+                l.path
+            } else {
+                format!("{}\t{}", l.layout, l.path)
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

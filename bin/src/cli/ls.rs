@@ -1,6 +1,9 @@
 //! `ferry ls`: the objects in a remote's store, with the git-annex key each one holds.
 
-use ferry_backends::Backend;
+use std::collections::BTreeMap;
+
+use ferry_backends::{Backend, ObjectPath};
+use remote_proto::Key;
 use serde::Serialize;
 
 /// One stored object.
@@ -34,18 +37,31 @@ pub fn unescape_key(name: &str) -> Option<String> {
     Some(out)
 }
 
-/// Lists every object of `backend`, sorted by path.
+/// Lists every object of `backend`, sorted by path. A name that is a key (plain stores) gives
+/// the key; otherwise `known` (from [`Store::known_objects`](crate::cli::store::Store::known_objects))
+/// maps it, which is how HMAC-named objects of encrypted stores get their keys back.
 ///
 /// # Errors
 /// The store cannot be listed (unreachable, no permission, listing unsupported).
-pub async fn ls(backend: &dyn Backend) -> anyhow::Result<Vec<Listed>> {
+pub async fn ls(
+    backend: &dyn Backend,
+    known: Option<&BTreeMap<ObjectPath, Key>>,
+) -> anyhow::Result<Vec<Listed>> {
     let mut entries = backend.list(None).await?;
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(entries
         .into_iter()
         .map(|e| {
-            let key =
-                unescape_key(e.path.file_name()).filter(|k| remote_proto::Key::parse(k).is_ok());
+            // HMAC object names parse as keys too (FERRYHMACSHA256--<hex>), so they are never
+            // taken for the key they stand for.
+            let key = known
+                .and_then(|m| m.get(&e.path))
+                .map(ToString::to_string)
+                .or_else(|| {
+                    unescape_key(e.path.file_name()).filter(|k| {
+                        Key::parse(k).is_ok() && ferry_crypto::parse_object_name(k).is_none()
+                    })
+                });
             Listed {
                 path: e.path.to_string(),
                 size: e.meta.len,

@@ -1,10 +1,22 @@
 //! The `ferry` command for people: each subcommand in its own module; output goes through
 //! [`print_lines`] and [`print_json`], the only places that write to stdout.
 
+pub mod annex_branch;
+pub mod checksum;
+pub mod decrypt;
 pub mod doctor;
+pub mod export_key;
+pub mod get;
+pub mod keygen;
+pub mod keys;
 pub mod locate;
 pub mod ls;
+pub mod outfile;
+pub mod progress;
 pub mod repo;
+pub mod store;
+pub mod unlock;
+pub mod verify;
 
 use std::io::Write;
 

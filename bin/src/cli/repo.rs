@@ -113,6 +113,20 @@ fn git(repo: &Path, args: &[&str]) -> anyhow::Result<Option<String>> {
     Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
+/// The repository's git directory (`.git`, or the repository itself when bare), absolute.
+///
+/// # Errors
+/// git cannot run, or `repo` is not inside a git repository.
+pub fn git_dir(repo: &Path) -> anyhow::Result<std::path::PathBuf> {
+    match git(repo, &["rev-parse", "--absolute-git-dir"])? {
+        Some(dir) => Ok(std::path::PathBuf::from(dir.trim())),
+        None => bail!(
+            "{} is not a git repository: run ferry inside the repository (or give --repo DIR)",
+            repo.display()
+        ),
+    }
+}
+
 /// Finds the special remote called `name` (its git remote name, its initremote name, or its
 /// UUID) in the repository at `repo`.
 ///

@@ -1,0 +1,292 @@
+//! `ferry get`, `verify` and `ls` on an encrypted store: objects sealed with ferry-crypto under
+//! HMAC names laid out as keys, described by a hand-written git-annex branch (remote.log,
+//! location and chunk logs), so these run without git-annex and before the remote itself
+//! encrypts.
+
+use std::path::Path;
+
+use ferry_backends::layout::{Layout, object_path};
+use ferry_crypto::{Algorithm, Mac, MasterKey, seal};
+use remote_proto::Key;
+use remote_proto::dirhash::hashdir_lower;
+use sha2::Digest as _;
+
+use crate::keys::{GitOnly, remote_line};
+use crate::support::{all_output, pseudo_random};
+
+fn sha256e_key(content: &[u8], ext: &str) -> Key {
+    let hex: String = sha2::Sha256::digest(content)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Key::parse(&format!("SHA256E-s{}--{hex}{ext}", content.len())).expect("a valid key")
+}
+
+fn chunk_key(key: &Key, size: u64, n: u64) -> Key {
+    Key::parse(&format!(
+        "{}-s{}-S{size}-C{n}--{}",
+        key.variety(),
+        key.size().expect("sized"),
+        key.name()
+    ))
+    .expect("a valid chunk key")
+}
+
+/// Seals `content` as the object of `key` in the directory store `store`; returns its path.
+fn put_sealed(store: &Path, master: &MasterKey, key: &Key, content: &[u8]) -> std::path::PathBuf {
+    let name = master
+        .name_key(Mac::HmacSha256)
+        .object_name(key.as_str().as_bytes());
+    let rel = object_path(
+        Layout::Lower,
+        None,
+        &Key::parse(&name).expect("names are keys"),
+    )
+    .expect("a path");
+    let path = store.join(rel.as_str());
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(
+        &path,
+        seal(master, &name, Algorithm::ChaCha20Poly1305, content).expect("seal"),
+    )
+    .expect("write object");
+    path
+}
+
+fn log_path(key: &Key, suffix: &str) -> String {
+    format!("{}{}{suffix}", hashdir_lower(key), key.file_name())
+}
+
+#[test]
+fn get_verify_and_ls_on_an_encrypted_store() {
+    let repo = GitOnly::new();
+    let store = repo.path("store");
+    std::fs::create_dir_all(&store).expect("mkdir store");
+    std::fs::write(store.join(".ferry-store"), "ferry store\n").expect("marker");
+    let master = MasterKey::generate().expect("key");
+    let token = master.to_plain_token().expose().as_str().to_owned();
+    let key_file = repo.path("key");
+    std::fs::write(&key_file, &token).expect("write key");
+
+    let small = b"hello, sealed world\n".to_vec();
+    let k1 = sha256e_key(&small, ".txt");
+    put_sealed(&store, &master, &k1, &small);
+    let big = pseudo_random(3, 250_000);
+    let k2 = sha256e_key(&big, ".bin");
+    let mut chunk_paths = Vec::new();
+    for (i, part) in big.chunks(100_000).enumerate() {
+        let ck = chunk_key(&k2, 100_000, i as u64 + 1);
+        chunk_paths.push(put_sealed(&store, &master, &ck, part));
+    }
+    // Counted on the remote by git-annex, but not in the store.
+    let k3 = sha256e_key(b"lost", ".txt");
+
+    let present = "1700000000s 1 u-enc\n".to_owned();
+    let log = remote_line(
+        "u-enc",
+        "enc",
+        &store,
+        &format!(
+            "ferry_encryption=chacha20poly1305 ferry_mac=HMACSHA256 ferry_key={token} ferry_keyid={}",
+            master.key_id()
+        ),
+    );
+    repo.write_annex_branch(&[
+        ("remote.log".to_owned(), log),
+        (log_path(&k1, ".log"), present.clone()),
+        (log_path(&k2, ".log"), present.clone()),
+        (
+            log_path(&k2, ".log.cnk"),
+            "1700000000s u-enc:100000 3\n".to_owned(),
+        ),
+        (log_path(&k3, ".log"), present),
+    ]);
+
+    // get: a whole key, and a chunked one put back together.
+    let a = repo.path("a.txt");
+    let out = repo.ferry(
+        &[
+            "get",
+            k1.as_str(),
+            "--remote",
+            "enc",
+            "--out",
+            a.to_str().unwrap(),
+            "--json",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", all_output(&out));
+    let fetched: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(fetched["verified"], "sha256e+size+authenticity");
+    assert_eq!(std::fs::read(&a).expect("read"), small);
+    let b = repo.path("b.bin");
+    let out = repo.ferry(
+        &[
+            "get",
+            k2.as_str(),
+            "--remote",
+            "enc",
+            "--out",
+            b.to_str().unwrap(),
+            "--json",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", all_output(&out));
+    let fetched: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(fetched["objects"].as_array().map(Vec::len), Some(3));
+    assert_eq!(std::fs::read(&b).expect("read"), big);
+
+    // ls maps every HMAC name back to its key.
+    let ls = repo.ferry(&["ls", "enc", "--json"], &[]);
+    assert!(ls.status.success(), "{}", all_output(&ls));
+    let listed: serde_json::Value = serde_json::from_slice(&ls.stdout).expect("JSON");
+    let mut keys: Vec<String> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|e| e["key"].as_str().expect("every object mapped").to_owned())
+        .collect();
+    keys.sort();
+    let mut want = vec![k1.to_string()];
+    want.extend((1..=3).map(|n| chunk_key(&k2, 100_000, n).to_string()));
+    want.sort();
+    assert_eq!(keys, want);
+
+    // verify: everything authentic; the one missing key is the one problem.
+    let v = repo.ferry(&["verify", "--remote", "enc", "--json"], &[]);
+    assert_eq!(v.status.code(), Some(1), "{}", all_output(&v));
+    let report: serde_json::Value = serde_json::from_slice(&v.stdout).expect("JSON");
+    assert_eq!(report["ok"], 4, "{report}");
+    let problems = report["problems"].as_array().expect("list");
+    assert_eq!(problems.len(), 1, "{report}");
+    assert_eq!(problems[0]["key"], k3.as_str());
+    assert!(
+        problems[0]["fix"]
+            .as_str()
+            .is_some_and(|f| f.contains("git annex fsck --from enc --fast")),
+        "{report}"
+    );
+
+    // Tamper with chunk 2: verify names the key, get refuses and writes nothing.
+    let mut sealed = std::fs::read(&chunk_paths[1]).expect("read chunk");
+    sealed[60] ^= 1;
+    std::fs::write(&chunk_paths[1], &sealed).expect("tamper");
+    let v = repo.ferry(&["verify", "--remote", "enc", "--json"], &[]);
+    assert_eq!(v.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&v.stdout).expect("JSON");
+    let text = report.to_string();
+    assert!(
+        text.contains(k2.as_str()) && text.contains("failed authentication"),
+        "{text}"
+    );
+    let c = repo.path("c.bin");
+    let bad = repo.ferry(
+        &[
+            "get",
+            k2.as_str(),
+            "--remote",
+            "enc",
+            "--out",
+            c.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(all_output(&bad).contains("damaged"), "{}", all_output(&bad));
+    assert!(!c.exists());
+
+    // Without the repository: the store's settings as flags, the key from a file.
+    let d = repo.path("d.txt");
+    let secret_on_argv = repo.ferry(
+        &[
+            "get",
+            k1.as_str(),
+            "--directory",
+            store.to_str().unwrap(),
+            "-c",
+            &format!("ferry_key={token}"),
+            "--out",
+            d.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(all_output(&secret_on_argv).contains("--key-file"));
+    let flags = repo.ferry(
+        &[
+            "get",
+            k1.as_str(),
+            "--directory",
+            store.to_str().unwrap(),
+            "-c",
+            "ferry_encryption=chacha20poly1305",
+            "--out",
+            d.to_str().unwrap(),
+        ],
+        &[("FERRY_KEY_FILE", &key_file)],
+    );
+    assert!(flags.status.success(), "{}", all_output(&flags));
+    assert_eq!(std::fs::read(&d).expect("read"), small);
+    // Sealed chunks are scattered under unrelated names: only the chunk size finds them.
+    let f = repo.path("f.txt");
+    let store_s = store.to_str().unwrap();
+    let enc = "ferry_encryption=chacha20poly1305";
+    let chunked = |extra: &[&str]| {
+        let mut args = vec!["get", k2.as_str(), "--directory", store_s, "-c", enc];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--out", f.to_str().unwrap()]);
+        repo.ferry(&args, &[("FERRY_KEY_FILE", &key_file)])
+    };
+    let without = chunked(&[]);
+    assert!(
+        all_output(&without).contains("-c chunk="),
+        "{}",
+        all_output(&without)
+    );
+    // Chunk 2 was tampered with above, so even with the right size the key is refused.
+    let with = chunked(&["-c", "chunk=100000"]);
+    assert!(
+        all_output(&with).contains("damaged"),
+        "{}",
+        all_output(&with)
+    );
+    assert!(!f.exists());
+
+    // decrypt with the remote's key, from a copied-out object.
+    let copied = repo.path("copied");
+    std::fs::create_dir_all(&copied).expect("mkdir");
+    let name = master
+        .name_key(Mac::HmacSha256)
+        .object_name(k1.as_str().as_bytes());
+    let found = walk_find(&store, &name).expect("the object is in the store");
+    std::fs::copy(&found, copied.join(&name)).expect("copy out");
+    let e = repo.path("e.txt");
+    let dec = repo.ferry(
+        &[
+            "decrypt",
+            copied.join(&name).to_str().unwrap(),
+            "--remote",
+            "enc",
+            "--out",
+            e.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(dec.status.success(), "{}", all_output(&dec));
+    assert_eq!(std::fs::read(&e).expect("read"), small);
+}
+
+fn walk_find(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = walk_find(&path, name) {
+                return Some(found);
+            }
+        } else if entry.file_name().to_string_lossy() == name {
+            return Some(path);
+        }
+    }
+    None
+}
