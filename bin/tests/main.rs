@@ -5,6 +5,7 @@ mod support;
 mod cli;
 mod cloud;
 mod crash;
+mod encryption;
 mod protocol_lines;
 mod testremote;
 mod unavailable;
