@@ -295,10 +295,19 @@ impl SealedBackend {
             .await
             .map_err(|e| BackendError::local("seek in", dest, e))?;
         progress(from);
-        self.drain(
-            path, stream, opener, capture, &mut file, dest, sidecar, from, progress,
-        )
-        .await
+        let result = self
+            .drain(
+                path, stream, opener, capture, &mut file, dest, sidecar, from, progress,
+            )
+            .await;
+        // tokio's File finishes writes in the background, even after a failure; wait for the
+        // last one, so that a full disk is reported here and a partial file is whole (a resume
+        // measures it) before anyone looks at it.
+        let flushed = file
+            .flush()
+            .await
+            .map_err(|e| BackendError::local("write", dest, e));
+        result.and(flushed)
     }
 
     /// Feeds `stream` through `opener` into `file` from plaintext offset `written`. With a
@@ -352,14 +361,9 @@ impl SealedBackend {
                 progress(written);
             }
             if end {
-                break;
+                return Ok(());
             }
         }
-        // tokio's File finishes its last write in the background; flush waits for it so that
-        // errors (a full disk) are reported here.
-        file.flush()
-            .await
-            .map_err(|e| BackendError::local("write", dest, e))
     }
 }
 
