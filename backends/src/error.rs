@@ -29,6 +29,11 @@ pub enum ErrorKind {
     /// A local file handed over by git-annex could not be read or written. Not the store's
     /// fault: the store may be perfectly fine.
     Local,
+    /// The object is there but failed its integrity check: a ferry-encrypted object that was
+    /// modified, truncated, swapped with another, or written under another key
+    /// ([`crate::sealed`]). Retrying the same store will fail the same way; the cause says what
+    /// was wrong.
+    Damaged,
     /// Anything else: a full disk, an I/O error, an object that changed while being read.
     Other,
 }
@@ -43,6 +48,7 @@ impl ErrorKind {
             ErrorKind::Config => "misconfigured",
             ErrorKind::Unsupported => "not supported by this storage",
             ErrorKind::Local => "local file error",
+            ErrorKind::Damaged => "integrity check failed",
             ErrorKind::Other => "failed",
         }
     }
@@ -60,14 +66,22 @@ impl ErrorKind {
             ErrorKind::Config => Some("fix the remote's configuration with git annex enableremote"),
             ErrorKind::Unsupported => None,
             ErrorKind::Local => Some("check the local file and the free space on this disk"),
+            // The cause (a ferry_crypto::Error) already says what was wrong and what to do.
+            ErrorKind::Damaged => None,
             ErrorKind::Other => None,
         }
     }
 
     /// Classifies an `io::Error` by its portable kind, for errors that carry no storage-specific
     /// meaning (stream errors, local files). Storages refine this in their own `map_error`.
+    ///
+    /// A format error of ferry's encryption carried in an `io::Error` (what the decrypting
+    /// streams of [`crate::sealed`] yield) is [`ErrorKind::Damaged`], whatever its io kind.
     pub fn from_io(err: &io::Error) -> ErrorKind {
         use io::ErrorKind as K;
+        if ferry_crypto::Error::from_io(err).is_some() {
+            return ErrorKind::Damaged;
+        }
         match err.kind() {
             K::NotFound => ErrorKind::NotFound,
             K::PermissionDenied | K::ReadOnlyFilesystem => ErrorKind::PermissionDenied,
@@ -299,5 +313,19 @@ mod tests {
                 "{io_kind:?}"
             );
         }
+    }
+
+    #[test]
+    fn io_errors_carrying_a_crypto_failure_are_damaged() {
+        // A truncated object surfaces as UnexpectedEof, yet it is the object that is bad.
+        let truncated: io::Error = ferry_crypto::Error::Truncated { len: 60 }.into();
+        assert_eq!(truncated.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(ErrorKind::from_io(&truncated), ErrorKind::Damaged);
+        let forged: io::Error = ferry_crypto::Error::AuthenticationFailed { segment: 3 }.into();
+        assert_eq!(ErrorKind::from_io(&forged), ErrorKind::Damaged);
+        assert_eq!(
+            ErrorKind::from_io(&io::Error::from(io::ErrorKind::UnexpectedEof)),
+            ErrorKind::Other
+        );
     }
 }

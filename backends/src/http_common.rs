@@ -201,7 +201,10 @@ pub(crate) fn io_kind_for(kind: ErrorKind) -> std::io::ErrorKind {
         ErrorKind::PermissionDenied => std::io::ErrorKind::PermissionDenied,
         ErrorKind::Unreachable => std::io::ErrorKind::TimedOut,
         ErrorKind::Unsupported => std::io::ErrorKind::Unsupported,
-        ErrorKind::Config | ErrorKind::Local | ErrorKind::Other => std::io::ErrorKind::Other,
+        // Damaged comes only from decrypting (sealed.rs), never from an HTTP response.
+        ErrorKind::Config | ErrorKind::Local | ErrorKind::Damaged | ErrorKind::Other => {
+            std::io::ErrorKind::Other
+        }
     }
 }
 

@@ -9,7 +9,8 @@
 //! (key → path, the only place), [`error`] ([`BackendError`], [`ErrorKind`]), and the storages:
 //! [`directory`] (std fs), [`s3`] and [`webdav`] (OpenDAL, with a streaming WebDAV upload of
 //! our own; shared timeouts and retries in [`http_common`]), [`gdrive`] (our own Drive v3
-//! client on reqwest) and [`memory`] (for tests).
+//! client on reqwest) and [`memory`] (for tests). [`sealed`] wraps any of them in ferry's own
+//! encryption (`ferry_encryption=`).
 //!
 //! Two promises every implementation keeps, because git-annex's safety rests on them:
 //! - **Atomic put**: nothing is visible at a path until every byte of it is stored.
@@ -25,6 +26,7 @@ pub mod layout;
 pub mod memory;
 pub mod path;
 pub mod s3;
+pub mod sealed;
 pub mod webdav;
 
 use std::fmt::Debug;

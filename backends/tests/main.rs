@@ -1,5 +1,6 @@
 //! ferry-backends integration tests, one binary (style.md §5): the behavior suite run against
-//! every storage, the directory storage's own failure cases, and the layout vectors.
+//! every storage, the directory storage's own failure cases, the layout vectors, and ferry's
+//! encryption layer (`SealedBackend`) under attack.
 
 mod behavior;
 mod directory;
@@ -9,4 +10,5 @@ mod gdrive;
 mod gdrive_fake;
 mod large;
 mod layout_vectors;
+mod sealed;
 mod servers;

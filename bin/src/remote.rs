@@ -9,18 +9,28 @@
 //! - a STORE of a file whose size contradicts the key, or of an empty file for an encrypted key
 //!   (what git-annex sends when gpg failed), is refused;
 //! - a RETRIEVE that yields a different size than the key's is a failure, never a success.
+//!
+//! With ferry's own encryption (`ferry_encryption=`, [`crate::encryption`]) the storage is
+//! wrapped in a [`SealedBackend`] and each key is first turned into its HMAC object name
+//! (`FERRYHMACSHA256--…`), which the layout then places as if it were a key: directory hashes
+//! are computed here on that name, never on the plaintext key, and never asked of git-annex.
+//! Everything above (size checks, three-valued presence) works unchanged, since the sealed
+//! storage reports plaintext lengths.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_backends::layout::{self, Layout};
+use ferry_backends::sealed::SealedBackend;
 use ferry_backends::{Backend, BackendError, ErrorKind, ObjectMeta, ObjectPath};
+use ferry_crypto::{Argon2Params, KeyId, KeyToken, NameKey};
 use remote_proto::handler::{ConfigOption, InfoField};
 use remote_proto::reply::Availability;
 use remote_proto::{Annex, Extension, Failure, Key, Presence, Retrieved, SpecialRemote};
 use tokio::sync::OnceCell;
 
+use crate::encryption::{self, KeyLoadError};
 use crate::settings::{CONFIG_KEYS, Phase, Settings, Storage};
 use crate::storage::{self, Login, StorageSecrets, creds_names};
 use ferry_crypto::Secret;
@@ -32,7 +42,10 @@ const LOCAL_COST: u32 = 100;
 /// The remote after PREPARE: its settings and the storage they name.
 struct Prepared {
     settings: Settings,
+    /// The storage, wrapped in a [`SealedBackend`] when ferry encrypts.
     backend: Arc<dyn Backend>,
+    /// With ferry's encryption: the key that names objects, and the master key's id.
+    sealed: Option<(NameKey, KeyId)>,
 }
 
 /// ferry's special remote. One value serves every job of a process (ASYNC), so all state after
@@ -187,9 +200,97 @@ async fn open_storage(
     Ok((settings, backend))
 }
 
+/// Refuses ferry's encryption where it cannot work (checked at INITREMOTE, which enableremote
+/// runs too): together with git-annex's encryption, and with tree exports or imports.
+async fn check_encryption_fits(annex: &Annex, settings: &Settings) -> Result<(), Failure> {
+    let algorithm = settings.encryption.encryption;
+    let config = |name: &'static str| async move {
+        annex
+            .get_config(name)
+            .await
+            .map_err(|e| Failure::new(format!("cannot read setting {name}: {e}")))
+    };
+    let annex_encryption = config("encryption").await?;
+    if !annex_encryption.is_empty() && annex_encryption != "none" {
+        return Err(Failure::new(format!(
+            "ferry_encryption={algorithm} and git-annex's encryption={annex_encryption} would encrypt everything twice; pick one: encryption=none ferry_encryption={algorithm} (ferry's: fast, streaming, objects bound to their names), or encryption={annex_encryption} without ferry_encryption (git-annex's gpg)"
+        )));
+    }
+    for tree in ["exporttree", "importtree"] {
+        let value = config(tree).await?;
+        if matches!(value.as_str(), "yes" | "true") {
+            return Err(Failure::new(format!(
+                "ferry_encryption cannot be used with {tree}=yes: a tree export shows files under their own names, which ferry's encryption hides (git-annex refuses its own encryption with exports for the same reason); use a separate remote for the export"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The message for a key that could not be made or loaded.
+fn key_failure(err: &KeyLoadError) -> Failure {
+    Failure::new(format!("ferry encryption: {err}"))
+}
+
+/// The master key at PREPARE ([`encryption::load_master_key`]), pinned to the first key id this
+/// repository saw for the remote.
+async fn load_master_key(
+    annex: &Annex,
+    settings: &Settings,
+) -> Result<ferry_crypto::MasterKey, Failure> {
+    let query = |what: &str, e: &dyn std::fmt::Display| {
+        Failure::new(format!("cannot ask git-annex for {what}: {e}"))
+    };
+    let git_dir = annex
+        .get_git_dir()
+        .await
+        .map_err(|e| query("the git directory", &e))?;
+    let uuid = annex
+        .get_uuid()
+        .await
+        .map_err(|e| query("the remote's uuid", &e))?;
+    let wrapped = matches!(settings.encryption.token(), Ok(Some(KeyToken::Wrapped(_))));
+    // Only for the advice of a locked remote; some processes cannot ask for it.
+    let remote = if wrapped {
+        annex
+            .get_git_remote_name()
+            .await
+            .ok()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "NAME".to_owned())
+    } else {
+        String::new()
+    };
+    let master = encryption::load_master_key(
+        &settings.encryption,
+        &git_dir,
+        &uuid,
+        &remote,
+        encryption::passphrase_from_env,
+    )
+    .map_err(|e| key_failure(&e))?;
+    encryption::check_key_id_pin(&git_dir, &uuid, master.key_id()).map_err(|e| key_failure(&e))?;
+    Ok(master)
+}
+
 impl Prepared {
     fn path_of(&self, key: &Key) -> Result<ObjectPath, Failure> {
-        layout::object_path(self.settings.layout, None, key).map_err(|e| {
+        let named;
+        let placed = match &self.sealed {
+            // The layout places the object name as if it were a key, so its directory hash is
+            // that of the name: nothing on the store derives from the plaintext key.
+            Some((names, _)) => {
+                let name = names.object_name(key.as_str().as_bytes());
+                named = Key::parse(&name).map_err(|e| {
+                    Failure::new(format!(
+                        "ferry made the object name {name} for {key}, which is not a key ({e}); this is a bug in ferry"
+                    ))
+                })?;
+                &named
+            }
+            None => key,
+        };
+        layout::object_path(self.settings.layout, None, placed).map_err(|e| {
             Failure::new(format!(
                 "ferry cannot name an object for key {key}: {e}; migrate the file to another backend (git annex migrate --backend=SHA256E)"
             ))
@@ -197,8 +298,23 @@ impl Prepared {
     }
 
     /// Where else an object of `key` may have been put by the rclone bridges (keys with `/`).
+    /// Never for an encrypted remote: no other tool wrote its objects.
     fn legacy_paths_of(&self, key: &Key) -> Vec<ObjectPath> {
+        if self.sealed.is_some() {
+            return Vec::new();
+        }
         layout::legacy_paths(self.settings.layout, None, key)
+    }
+
+    /// The storage for export requests, which are refused on an encrypted remote (INITREMOTE
+    /// already refuses `exporttree=yes` with `ferry_encryption`; this is the second line).
+    fn export_backend(&self) -> Result<&Arc<dyn Backend>, Failure> {
+        if self.sealed.is_some() {
+            return Err(Failure::new(
+                "this remote uses ferry_encryption, which does not support exporttree",
+            ));
+        }
+        Ok(&self.backend)
     }
 
     fn layout(&self) -> Layout {
@@ -283,12 +399,35 @@ impl SpecialRemote for FerryRemote {
     }
 
     async fn init_remote(&self, annex: &Annex) -> Result<(), Failure> {
-        let (settings, backend) = open_storage(annex, Phase::Init).await?;
+        let (mut settings, backend) = open_storage(annex, Phase::Init).await?;
+        if settings.encryption.enabled() {
+            check_encryption_fits(annex, &settings).await?;
+            // The passphrase only matters when a new key is wrapped.
+            let passphrase = if settings.encryption.passphrase && settings.encryption.key.is_none()
+            {
+                encryption::passphrase_from_env().map_err(|e| key_failure(&e))?
+            } else {
+                None
+            };
+            // Keeps an existing ferry_key: enableremote runs INITREMOTE again.
+            encryption::init_key(
+                &mut settings.encryption,
+                passphrase.as_ref(),
+                Argon2Params::default(),
+            )
+            .map_err(|e| key_failure(&e))?;
+        }
         // INITREMOTE also runs at enableremote and autoenable: write back exactly what is in
         // use, which for an existing remote is what was stored, so nothing changes meaning.
         for (name, value) in settings.stored_values() {
             annex
                 .set_config(name, &value)
+                .await
+                .map_err(|e| Failure::new(format!("cannot store setting {name}: {e}")))?;
+        }
+        for (name, value) in settings.secret_values() {
+            annex
+                .set_config(name, value.expose())
                 .await
                 .map_err(|e| Failure::new(format!("cannot store setting {name}: {e}")))?;
         }
@@ -298,7 +437,12 @@ impl SpecialRemote for FerryRemote {
             .initialize()
             .await
             .map_err(|e| Failure::new(format!("the store cannot be used: {e}")))?;
-        tracing::info!(storage = %backend.describe(), layout = %settings.layout, "initialized");
+        tracing::info!(
+            storage = %backend.describe(),
+            layout = %settings.layout,
+            ferry_encryption = %settings.encryption.encryption,
+            "initialized"
+        );
         Ok(())
     }
 
@@ -310,8 +454,28 @@ impl SpecialRemote for FerryRemote {
             Ok(n) => tracing::info!("removed {n} temporary files of interrupted uploads"),
             Err(e) => tracing::debug!("no cleanup of interrupted uploads: {e}"),
         }
-        tracing::debug!(storage = %backend.describe(), layout = %settings.layout, "prepared");
-        let _ = self.prepared.set(Prepared { settings, backend });
+        let (backend, sealed) = match settings.encryption.encryption.algorithm() {
+            None => (backend, None),
+            Some(algorithm) => {
+                let master = load_master_key(annex, &settings).await?;
+                let names = master.name_key(settings.encryption.mac);
+                let key_id = master.key_id();
+                let sealed: Arc<dyn Backend> =
+                    Arc::new(SealedBackend::new(backend, master, algorithm));
+                (sealed, Some((names, key_id)))
+            }
+        };
+        tracing::debug!(
+            storage = %backend.describe(),
+            layout = %settings.layout,
+            ferry_encryption = %settings.encryption.encryption,
+            "prepared"
+        );
+        let _ = self.prepared.set(Prepared {
+            settings,
+            backend,
+            sealed,
+        });
         Ok(())
     }
 
@@ -409,7 +573,7 @@ impl SpecialRemote for FerryRemote {
         let p = self.prepared()?;
         let path = export_path(name)?;
         tracing::debug!(%key, %path, "store export");
-        p.backend
+        p.export_backend()?
             .put_file(&path, file, &|n| annex.progress(n))
             .await
             .map_err(|e| Failure::new(format!("cannot export {name}: {e}")))
@@ -423,6 +587,7 @@ impl SpecialRemote for FerryRemote {
         annex: &Annex,
     ) -> Result<Retrieved, Failure> {
         let p = self.prepared()?;
+        p.export_backend()?;
         let path = export_path(name)?;
         p.fetch(&path, key, file, annex, &format!("exported {name}"))
             .await?;
@@ -437,7 +602,7 @@ impl SpecialRemote for FerryRemote {
     ) -> Result<Presence, Failure> {
         let p = self.prepared()?;
         let path = export_path(name)?;
-        Ok(match p.backend.stat(&path).await {
+        Ok(match p.export_backend()?.stat(&path).await {
             Ok(Some(meta)) if size_matches(key, meta.len) => Presence::Present,
             Ok(Some(_)) | Ok(None) => Presence::Absent,
             Err(e) => Presence::Unknown(format!("cannot check exported {name}: {e}")),
@@ -447,7 +612,7 @@ impl SpecialRemote for FerryRemote {
     async fn remove_export(&self, _key: &Key, name: &str, _annex: &Annex) -> Result<(), Failure> {
         let p = self.prepared()?;
         let path = export_path(name)?;
-        p.backend
+        p.export_backend()?
             .delete(&path)
             .await
             .map_err(|e| Failure::new(format!("cannot remove exported {name}: {e}")))
@@ -457,7 +622,7 @@ impl SpecialRemote for FerryRemote {
         let p = self.prepared()?;
         let path = export_path(dir)?;
         // Only empty directories go: a file left in there is not git-annex's to delete.
-        p.backend
+        p.export_backend()?
             .remove_empty_dir(&path)
             .await
             .map_err(|e| Failure::new(format!("cannot remove export directory {dir}: {e}")))
@@ -472,7 +637,7 @@ impl SpecialRemote for FerryRemote {
     ) -> Result<(), Failure> {
         let p = self.prepared()?;
         let (from, to) = (export_path(old_name)?, export_path(new_name)?);
-        p.backend
+        p.export_backend()?
             .rename(&from, &to)
             .await
             .map_err(|e| Failure::new(format!("cannot rename {old_name} to {new_name}: {e}")))
@@ -539,6 +704,18 @@ impl SpecialRemote for FerryRemote {
         }
         if let Storage::Directory { fsync, .. } = &p.settings.storage {
             fields.push(("fsync", if *fsync { "yes" } else { "no" }.to_owned()));
+        }
+        if let Some((names, key_id)) = &p.sealed {
+            // What the key is and where it lives, never the key itself.
+            let e = &p.settings.encryption;
+            fields.push(("ferry encryption", e.encryption.as_str().to_owned()));
+            fields.push(("ferry mac", names.mac().as_str().to_owned()));
+            fields.push(("ferry key id", key_id.to_string()));
+            let kind = match e.token() {
+                Ok(Some(KeyToken::Wrapped(_))) => "passphrase-protected",
+                _ => "plain, in the git-annex branch",
+            };
+            fields.push(("ferry key", kind.to_owned()));
         }
         Ok(fields
             .into_iter()

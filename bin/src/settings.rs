@@ -3,12 +3,14 @@
 //!
 //! Two steps, one place each: the raw `name=value` strings git-annex hands over (GETCONFIG)
 //! become a typed [`Settings`], reporting every bad key at once; [`Settings::stored_values`]
-//! is what INITREMOTE persists, so a remote never changes meaning when a default changes.
+//! (plus [`Settings::secret_values`]) is what INITREMOTE persists, so a remote never changes
+//! meaning when a default changes.
 
 use std::path::{Path, PathBuf};
 
 use ferry_backends::layout::Layout;
 use ferry_backends::{ObjectPath, PathError};
+use ferry_crypto::{Encryption, KeyId, KeyToken, Mac, Secret};
 
 /// One configuration key ferry understands.
 #[derive(Debug, Clone, Copy)]
@@ -94,6 +96,26 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         name: "fsync",
         description: "storage=directory: yes (default) makes every stored object durable before git-annex is told it is stored; no is faster on small files but a power cut can lose objects git-annex counts",
     },
+    ConfigKey {
+        name: "ferry_encryption",
+        description: "ferry's own encryption of contents and key names: none (default), aes256gcm or chacha20poly1305; set it when the remote is created, with encryption=none (not together with git-annex's encryption) and without exporttree",
+    },
+    ConfigKey {
+        name: "ferry_mac",
+        description: "ferry_encryption: the MAC that turns keys into object names, HMACSHA256 (default) or HMACSHA512; fixed once the remote is created",
+    },
+    ConfigKey {
+        name: "ferry_passphrase",
+        description: "ferry_encryption: yes wraps the generated key with a passphrase read from FERRY_PASSPHRASE_FILE or FERRY_PASSPHRASE at initremote (Argon2id), so the repository alone cannot decrypt; no (default) stores the key as it is in the git-annex branch",
+    },
+    ConfigKey {
+        name: "ferry_key",
+        description: "ferry_encryption: the master key token (ferry1:plain:… or ferry1:argon2id:…); generated at initremote; give it only to re-wrap the same key or share it with a sameas remote",
+    },
+    ConfigKey {
+        name: "ferry_keyid",
+        description: "ferry_encryption: the id of the master key (16 hex digits), set at initremote and checked at every use",
+    },
 ];
 
 /// The storages ferry knows of.
@@ -165,6 +187,98 @@ pub struct Settings {
     pub prefix: Option<ObjectPath>,
     /// How keys are arranged under the prefix.
     pub layout: Layout,
+    /// ferry's own encryption (`ferry_*` keys).
+    pub encryption: EncryptionSettings,
+}
+
+/// ferry's own encryption settings. How the master key is made and loaded from them is
+/// [`crate::encryption`]'s business; this is only what the config says.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EncryptionSettings {
+    /// `ferry_encryption`: off, or the algorithm new objects are sealed with.
+    pub encryption: Encryption,
+    /// `ferry_mac`: how object names are made.
+    pub mac: Mac,
+    /// `ferry_key`: the key token, already checked to parse. Unset on a remote being created.
+    pub key: Option<Secret<String>>,
+    /// `ferry_keyid`: the id the key must have.
+    pub key_id: Option<KeyId>,
+    /// `ferry_passphrase`: the key is (to be) wrapped with a passphrase.
+    pub passphrase: bool,
+}
+
+impl EncryptionSettings {
+    /// True when ferry encrypts.
+    pub fn enabled(&self) -> bool {
+        self.encryption != Encryption::None
+    }
+
+    /// The parsed `ferry_key`, if set.
+    ///
+    /// # Errors
+    /// A token that does not parse (checked when the settings were read, so only for settings
+    /// built by hand).
+    pub fn token(&self) -> Result<Option<KeyToken>, ferry_crypto::KeyError> {
+        self.key
+            .as_ref()
+            .map(|k| KeyToken::parse(k.expose()))
+            .transpose()
+    }
+
+    /// Reads the `ferry_*` keys, adding every problem to `errors`.
+    fn from_config(
+        value: &dyn Fn(&str) -> Option<String>,
+        phase: Phase,
+        errors: &mut Vec<String>,
+    ) -> EncryptionSettings {
+        let mut out = EncryptionSettings::default();
+        if let Some(v) = value("ferry_encryption") {
+            match v.parse() {
+                Ok(e) => out.encryption = e,
+                Err(e) => errors.push(format!("{e}")),
+            }
+        }
+        if let Some(v) = value("ferry_mac") {
+            match v.parse() {
+                Ok(m) => out.mac = m,
+                Err(e) => errors.push(format!("{e}")),
+            }
+        }
+        if let Some(v) = value("ferry_key") {
+            // The error never quotes the token.
+            match KeyToken::parse(&v) {
+                Ok(_) => out.key = Some(Secret::new(v)),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if let Some(v) = value("ferry_keyid") {
+            match v.parse() {
+                Ok(id) => out.key_id = Some(id),
+                Err(e) => errors.push(format!("ferry_keyid={v}: {e}")),
+            }
+        }
+        out.passphrase =
+            value("ferry_passphrase").is_some_and(|v| parse_bool("ferry_passphrase", &v, errors));
+        if !out.enabled() {
+            // Turning encryption off would make every object unreadable under its name.
+            if out.key.is_some() || out.key_id.is_some() {
+                errors.push(
+                    "ferry_encryption=none, but this remote has a ferry_key: its objects are encrypted by ferry; set ferry_encryption=aes256gcm or chacha20poly1305".to_owned(),
+                );
+            } else if out.passphrase {
+                errors.push(
+                    "ferry_passphrase=yes needs ferry_encryption=aes256gcm or chacha20poly1305"
+                        .to_owned(),
+                );
+            }
+        } else if phase == Phase::Use && out.key.is_none() {
+            errors.push(format!(
+                "ferry_encryption={} but the remote has no ferry_key, so nothing it stored can be read; the key is made by git annex initremote (or enableremote) with this ferry",
+                out.encryption
+            ));
+        }
+        out
+    }
 }
 
 /// Every problem found in a configuration, so that the user fixes them in one go.
@@ -365,11 +479,14 @@ impl Settings {
             }
         };
 
+        let encryption = EncryptionSettings::from_config(&value, phase, &mut errors);
+
         match (storage, errors.is_empty()) {
             (Some(storage), true) => Ok(Settings {
                 storage,
                 prefix,
                 layout,
+                encryption,
             }),
             _ => Err(ConfigErrors(errors)),
         }
@@ -377,6 +494,8 @@ impl Settings {
 
     /// The `name=value` pairs in use, for SETCONFIG at INITREMOTE (an unset prefix is stored
     /// empty, so that it stays unset rather than taking a future default).
+    ///
+    /// Safe to show: `ferry_key` is left out, see [`Settings::secret_values`].
     pub fn stored_values(&self) -> Vec<(&'static str, String)> {
         let mut out = vec![("storage", self.storage.name().to_owned())];
         match &self.storage {
@@ -434,7 +553,30 @@ impl Settings {
                 .unwrap_or_default(),
         ));
         out.push(("layout", self.layout.as_str().to_owned()));
+        let e = &self.encryption;
+        out.push(("ferry_encryption", e.encryption.as_str().to_owned()));
+        if e.enabled() {
+            out.push(("ferry_mac", e.mac.as_str().to_owned()));
+            out.push((
+                "ferry_passphrase",
+                if e.passphrase { "yes" } else { "no" }.to_owned(),
+            ));
+            if let Some(id) = e.key_id {
+                out.push(("ferry_keyid", id.to_string()));
+            }
+        }
         out
+    }
+
+    /// The values in use that must never be shown (`ferry_key`), for SETCONFIG at INITREMOTE
+    /// beside [`Settings::stored_values`]. A plain key token in the git-annex branch is the
+    /// documented price of plain mode (README, "Encryption").
+    pub fn secret_values(&self) -> Vec<(&'static str, Secret<String>)> {
+        self.encryption
+            .key
+            .iter()
+            .map(|k| ("ferry_key", k.clone()))
+            .collect()
     }
 }
 
@@ -610,6 +752,79 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn encryption_settings_round_trip_with_the_key_apart() {
+        let token = format!("ferry1:plain:{}", "ab".repeat(32));
+        let s = settings(
+            &[
+                ("directory", "/tmp"),
+                ("ferry_encryption", "chacha20poly1305"),
+                ("ferry_mac", "HMACSHA512"),
+                ("ferry_key", &token),
+                ("ferry_keyid", "0011223344556677"),
+            ],
+            Phase::Use,
+        )
+        .unwrap();
+        assert!(s.encryption.enabled());
+        assert_eq!(s.encryption.mac, Mac::HmacSha512);
+        let shown = s.stored_values();
+        assert!(shown.iter().all(|(_, v)| !v.contains(&token)), "{shown:?}");
+        assert!(!format!("{s:?}").contains(&token));
+        let mut map: HashMap<&str, String> = shown.into_iter().collect();
+        for (k, v) in s.secret_values() {
+            map.insert(k, v.expose().clone());
+        }
+        let again =
+            Settings::from_config(|k| map.get(k).cloned(), Phase::Use, Path::new("/")).unwrap();
+        assert_eq!(s, again);
+    }
+
+    #[test]
+    fn encryption_settings_that_cannot_work_are_refused() {
+        let token = format!("ferry1:plain:{}", "ab".repeat(32));
+        // Encryption off while a key exists would orphan every object.
+        let e = settings(&[("directory", "/tmp"), ("ferry_key", &token)], Phase::Init).unwrap_err();
+        assert!(e.to_string().contains("ferry_encryption=none"), "{e}");
+        // In use without a key nothing can be read.
+        let e = settings(
+            &[("directory", "/tmp"), ("ferry_encryption", "aes256gcm")],
+            Phase::Use,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("no ferry_key"), "{e}");
+        // ...while at initremote the key is about to be made.
+        assert!(
+            settings(
+                &[("directory", "/tmp"), ("ferry_encryption", "aes256gcm")],
+                Phase::Init
+            )
+            .is_ok()
+        );
+        let bad_token = "ferry1:plain:secretsecret";
+        let e = settings(
+            &[
+                ("directory", "/tmp"),
+                ("ferry_encryption", "aes"),
+                ("ferry_mac", "sha1"),
+                ("ferry_key", bad_token),
+                ("ferry_passphrase", "maybe"),
+            ],
+            Phase::Init,
+        )
+        .unwrap_err();
+        let text = e.to_string();
+        for named in [
+            "ferry_encryption=aes",
+            "ferry_mac=sha1",
+            "ferry_key is not a valid key token",
+            "ferry_passphrase=maybe",
+        ] {
+            assert!(text.contains(named), "{named} not reported: {text}");
+        }
+        assert!(!text.contains("secretsecret"), "{text}");
     }
 
     #[test]

@@ -76,7 +76,7 @@ fn round_trip_1gib(config: &[(&str, &str)], env: &[(&str, &str)], what: &str) {
     write_big_file(&source);
     let key = format!("SHA256E-s{GIB}--{:064x}.bin", 0x1e55u64);
 
-    let mut remote = RemoteProcess::start_with_env(config, tmp.path(), env);
+    let mut remote = RemoteProcess::start_env(config, tmp.path(), env);
     remote.request("EXTENSIONS ASYNC INFO");
     remote.init_remote();
     remote.prepare();

@@ -5,6 +5,7 @@ mod support;
 mod cli;
 mod cloud;
 mod crash;
+mod encryption;
 mod keys;
 mod large;
 mod protocol_lines;

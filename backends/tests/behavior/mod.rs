@@ -3,7 +3,8 @@
 //! Each file holds plain `async fn(&dyn Backend) -> anyhow::Result<()>` checks for one
 //! operation. [`behavior_suite!`] instantiates every check as a test for one storage; a new
 //! storage gets the whole suite with one more `behavior_suite!` line at the bottom of this file.
-//! Checks that need a capability the storage lacks are skipped (and say so on stderr).
+//! Checks that need a capability the storage lacks are skipped (and say so on stderr), and so
+//! are the few a fixture names in [`Fixture::skip`], each with the reason beside it.
 //! Every check works under a fresh random prefix and deletes what it stored.
 
 pub mod delete;
@@ -13,23 +14,29 @@ pub mod put;
 pub mod rename;
 pub mod stat;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use ferry_backends::directory::{DirectoryBackend, DirectoryOptions};
 use ferry_backends::memory::MemoryBackend;
+use ferry_backends::sealed::SealedBackend;
 use ferry_backends::{Backend, ByteStream, Capabilities, ErrorKind, ObjectPath};
+use ferry_crypto::{Algorithm, MasterKey};
 use futures::StreamExt;
 
 /// A storage under test, with whatever must live as long as it (a temp directory).
 pub struct Fixture {
     pub backend: Box<dyn Backend>,
+    /// Checks whose promise this storage deliberately keeps differently (never for lack of a
+    /// capability, which [`supported`] handles); the fixture says why.
+    pub skip: &'static [&'static str],
     _dir: Option<tempfile::TempDir>,
 }
 
 pub fn memory() -> Fixture {
     Fixture {
         backend: Box::new(MemoryBackend::new()),
+        skip: &[],
         _dir: None,
     }
 }
@@ -44,6 +51,7 @@ pub fn directory(fsync: bool) -> Fixture {
             Some(prefix),
             DirectoryOptions { fsync },
         )),
+        skip: &[],
         _dir: Some(dir),
     }
 }
@@ -54,6 +62,7 @@ pub fn s3() -> Fixture {
     let prefix = format!("{}/store", crate::servers::fresh_prefix());
     Fixture {
         backend: Box::new(server.backend(&server.endpoint, &prefix, crate::servers::test_http())),
+        skip: &[],
         _dir: None,
     }
 }
@@ -65,6 +74,7 @@ pub fn webdav() -> Fixture {
     let prefix = format!("{}/store", crate::servers::fresh_prefix());
     Fixture {
         backend: Box::new(server.backend(&server.url, &prefix, crate::servers::test_http())),
+        skip: &[],
         _dir: None,
     }
 }
@@ -86,8 +96,37 @@ pub fn gdrive() -> Fixture {
         backend: Box::new(
             ferry_backends::gdrive::GdriveBackend::new(config).expect("a valid Drive config"),
         ),
+        skip: &[],
         _dir: None,
     }
+}
+
+/// Checks a [`SealedBackend`] keeps differently: it resumes a partial file only when the header
+/// it saved beside it still matches the object (shared/crypto-format.md §7), so a partial file
+/// without one is fetched again from the start, where the check expects an append. `sealed.rs`
+/// tests its resume instead.
+const SEALED_SKIP: &[&str] = &["get_to_file_resumes_a_partial_file"];
+
+/// ferry's encryption over `inner`, with a fresh master key.
+fn sealed(inner: Fixture, algorithm: Algorithm) -> Fixture {
+    let master = MasterKey::generate().expect("the OS random generator works");
+    Fixture {
+        backend: Box::new(SealedBackend::new(
+            Arc::from(inner.backend),
+            master,
+            algorithm,
+        )),
+        skip: SEALED_SKIP,
+        _dir: inner._dir,
+    }
+}
+
+pub fn sealed_memory() -> Fixture {
+    sealed(memory(), Algorithm::Aes256Gcm)
+}
+
+pub fn sealed_directory() -> Fixture {
+    sealed(directory(false), Algorithm::ChaCha20Poly1305)
 }
 
 /// Whether a check's module can run on a storage with `caps`.
@@ -165,6 +204,14 @@ macro_rules! behavior_suite {
                                 );
                                 return Ok(());
                             }
+                            if fixture.skip.contains(&stringify!($check)) {
+                                eprintln!(
+                                    "skipped: {} keeps {} differently (see its fixture)",
+                                    stringify!($storage),
+                                    stringify!($check)
+                                );
+                                return Ok(());
+                            }
                             $crate::behavior::$module::$check(backend).await
                         }
                     )*
@@ -180,6 +227,8 @@ behavior_suite!(directory_without_fsync => crate::behavior::directory(false));
 behavior_suite!(gdrive => crate::behavior::gdrive());
 behavior_suite!(s3 => crate::behavior::s3());
 behavior_suite!(webdav => crate::behavior::webdav());
+behavior_suite!(sealed_memory => crate::behavior::sealed_memory());
+behavior_suite!(sealed_directory => crate::behavior::sealed_directory());
 
 // ---- helpers shared by the checks ----
 

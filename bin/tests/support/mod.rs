@@ -101,6 +101,9 @@ impl Repo {
             .env("GIT_AUTHOR_EMAIL", "ferry@example.invalid")
             .env("GIT_COMMITTER_NAME", "ferry")
             .env("GIT_COMMITTER_EMAIL", "ferry@example.invalid")
+            // A passphrase in the developer's environment must not unlock test remotes.
+            .env_remove("FERRY_PASSPHRASE")
+            .env_remove("FERRY_PASSPHRASE_FILE")
             .env("FERRY_LOG_FILE", &self.log)
             .env(
                 "FERRY_LOG",

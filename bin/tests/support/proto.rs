@@ -28,11 +28,11 @@ pub struct RemoteProcess {
 impl RemoteProcess {
     /// Starts the remote with `config` as its GETCONFIG answers; reads its VERSION line.
     pub fn start(config: &[(&str, &str)], cwd: &std::path::Path) -> RemoteProcess {
-        RemoteProcess::start_with_env(config, cwd, &[])
+        Self::start_env(config, cwd, &[])
     }
 
-    /// [`RemoteProcess::start`] with extra environment variables (credentials).
-    pub fn start_with_env(
+    /// [`RemoteProcess::start`] with extra environment variables.
+    pub fn start_env(
         config: &[(&str, &str)],
         cwd: &std::path::Path,
         env: &[(&str, &str)],
@@ -41,6 +41,8 @@ impl RemoteProcess {
             .current_dir(cwd)
             .env("PATH", test_path())
             .env_remove("FERRY_LOG_FILE")
+            .env_remove("FERRY_PASSPHRASE")
+            .env_remove("FERRY_PASSPHRASE_FILE")
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -136,7 +138,13 @@ impl RemoteProcess {
                 "DIRHASH" | "DIRHASH-LOWER" => {
                     panic!("ferry must compute directory hashes itself, yet sent {line}")
                 }
-                "SETCONFIG" | "SETSTATE" | "PROGRESS" | "DEBUG" | "INFO" | "SETCREDS" => {}
+                "SETCONFIG" => {
+                    // As git-annex does: later GETCONFIGs (and processes started with this
+                    // config) see the value.
+                    let (name, value) = rest.split_once(' ').unwrap_or((rest, ""));
+                    self.config.insert(name.to_owned(), value.to_owned());
+                }
+                "SETSTATE" | "PROGRESS" | "DEBUG" | "INFO" | "SETCREDS" => {}
                 _ => return line,
             }
         }
