@@ -10,27 +10,13 @@ use ferry_crypto::{KeyToken, Mac, MasterKey};
 use remote_proto::Key;
 
 use crate::support::proto::RemoteProcess;
-use crate::support::{Repo, all_output, pseudo_random, stdout};
+use crate::support::{Repo, all_output, pseudo_random, stdout, testremote_passes};
 
 const S: usize = 64 * 1024;
 const SEALED_SEGMENT: usize = S + 16;
 const HEADER: usize = 52;
 
 // ---- helpers ----
-
-/// Runs `git annex testremote` and asserts that all `expected` tests passed.
-fn testremote_passes(repo: &Repo, remote: &str, fast: bool, expected: &str) {
-    let mut args = vec!["testremote", remote];
-    if fast {
-        args.push("--fast");
-    }
-    let out = repo.annex_status(&args);
-    let text = all_output(&out);
-    assert!(
-        out.status.success() && text.contains(expected),
-        "testremote {remote} failed (expected `{expected}`):\n{text}"
-    );
-}
 
 /// The remote.log line of the remote called `name`.
 fn remote_log_line(repo: &Repo, name: &str) -> String {
@@ -112,18 +98,22 @@ fn testremote_fast_passes_with_ferry_encryption_and_chunking() {
         "r",
         &["ferry_encryption=aes256gcm", "chunk=1MiB", "fsync=no"],
     );
-    testremote_passes(&repo, "r", true, "All 125 tests passed");
+    testremote_passes(&repo, "r", true);
     assert!(
         repo.log_text().contains("FERRYHMACSHA256--"),
         "no object was named by its HMAC"
     );
 }
 
+/// The full run (573 tests, ~40 000 tiny sealed chunks) takes minutes on a busy 2-core CI
+/// machine that already runs eleven full testremotes; the `--fast` one above runs every time.
+/// Run this one with `cargo test -p ferry --test main -- --ignored encryption::`.
 #[test]
+#[ignore = "minutes long; run with --ignored (passed on 2026-11-25)"]
 fn testremote_full_passes_with_ferry_encryption() {
     let repo = Repo::new();
     repo.init_ferry("r", &["ferry_encryption=aes256gcm", "fsync=no"]);
-    testremote_passes(&repo, "r", false, "All 573 tests passed");
+    testremote_passes(&repo, "r", false);
 }
 
 // ---- everyday use ----

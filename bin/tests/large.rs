@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
-use crate::cloud::{gdrive_fake, need};
+use crate::cloud::{gdrive_fake, need, start_drive_fake};
 use crate::support::proto::RemoteProcess;
 use crate::support::pseudo_random;
 
@@ -146,22 +146,14 @@ fn webdav_moves_1gib_with_bounded_memory() {
 
 #[test]
 fn gdrive_fake_moves_1gib_with_bounded_memory() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime for the fake");
-    let fake = runtime.block_on(async { gdrive_fake::FakeDrive::start() });
-    let root = fake.add_folder("root", "annex");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let token_file = tmp.path().join("token.json");
-    std::fs::write(&token_file, fake.credentials().token.to_json().expose()).expect("token");
-    let endpoint = fake.url();
-    let token_path = token_file.to_string_lossy().into_owned();
+    let drive = start_drive_fake(tmp.path());
+    let endpoint = drive.fake.url();
+    let token_path = drive.token_file.to_string_lossy().into_owned();
     round_trip_1gib(
         &[
             ("storage", "gdrive"),
-            ("root_folder_id", &root),
+            ("root_folder_id", &drive.root),
             ("client_id", gdrive_fake::CLIENT_ID),
             ("gdrive_endpoint", &endpoint),
         ],

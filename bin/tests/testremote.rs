@@ -1,28 +1,7 @@
 //! git-annex's own `testremote` against ferry's directory storage: every layout, chunking, and
 //! git-annex's encryption on top.
 
-use crate::support::{Repo, all_output};
-
-/// Runs `git annex testremote` and asserts that every test passed.
-fn testremote_passes(repo: &Repo, remote: &str, fast: bool) {
-    let mut args = vec!["testremote", remote];
-    if fast {
-        args.push("--fast");
-    }
-    let out = repo.annex_status(&args);
-    let text = all_output(&out);
-    assert!(
-        out.status.success() && text.contains("tests passed"),
-        "testremote {remote} failed:\n{text}"
-    );
-    // testremote prints "All N tests passed"; a full run is 573 tests, --fast 125.
-    let expected = if fast {
-        "All 125 tests passed"
-    } else {
-        "All 573 tests passed"
-    };
-    assert!(text.contains(expected), "expected `{expected}` in:\n{text}");
-}
+use crate::support::{Repo, testremote_passes};
 
 /// A full testremote on a store with `layout`. Always `fsync=no`: testremote moves ~40 000
 /// small chunks, and the cost of flushing them is the disk's, not ferry's; the fsync path

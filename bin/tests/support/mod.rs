@@ -246,3 +246,24 @@ pub fn all_output(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// Runs `git annex testremote` (`--fast` when asked) and asserts that every test passed:
+/// a full run is 573 tests with git-annex 10.20261026, `--fast` 125.
+pub fn testremote_passes(repo: &Repo, remote: &str, fast: bool) -> Output {
+    let mut args = vec!["testremote", remote];
+    if fast {
+        args.push("--fast");
+    }
+    let out = repo.annex_status(&args);
+    let text = all_output(&out);
+    let expected = if fast {
+        "All 125 tests passed"
+    } else {
+        "All 573 tests passed"
+    };
+    assert!(
+        out.status.success() && text.contains(expected),
+        "testremote {remote} failed (expected `{expected}`):\n{text}"
+    );
+    out
+}
