@@ -283,8 +283,12 @@ pub fn init_key(
     }
 }
 
-/// The key's id, if it is the one `expected` names.
-fn checked_id(
+/// The key's id, if it is the one `expected` (`ferry_keyid`) names; `source_name` says where
+/// the key came from, for the message.
+///
+/// # Errors
+/// [`KeyLoadError::WrongKeyId`].
+pub fn checked_id(
     master: &MasterKey,
     expected: Option<KeyId>,
     source_name: &str,

@@ -81,9 +81,9 @@ fn get_verify_and_ls_on_an_encrypted_store() {
     // Counted on the remote by git-annex, but not in the store.
     let k3 = sha256e_key(b"lost", ".txt");
 
-    let present = "1700000000s 1 u-enc\n".to_owned();
+    let present = "1700000000s 1 ee000000-0000-4000-8000-000000000001\n".to_owned();
     let log = remote_line(
-        "u-enc",
+        "ee000000-0000-4000-8000-000000000001",
         "enc",
         &store,
         &format!(
@@ -97,7 +97,7 @@ fn get_verify_and_ls_on_an_encrypted_store() {
         (log_path(&k2, ".log"), present.clone()),
         (
             log_path(&k2, ".log.cnk"),
-            "1700000000s u-enc:100000 3\n".to_owned(),
+            "1700000000s ee000000-0000-4000-8000-000000000001:100000 3\n".to_owned(),
         ),
         (log_path(&k3, ".log"), present),
     ]);

@@ -9,7 +9,6 @@ use clap::{Args, Parser, Subcommand};
 use ferry::cli;
 use ferry::cli::annex_branch::BranchKeys;
 use ferry::cli::store::{Store, StoreSpec};
-use ferry::settings::{Phase, Settings};
 use ferry_backends::layout::Layout;
 
 #[derive(Parser)]
@@ -243,14 +242,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Ls { remote } => {
             let config = cli::repo::find_remote(&repo, &remote)?;
-            let settings =
-                Settings::from_config(|k| config.get(k).map(str::to_owned), Phase::Use, &repo)
-                    .map_err(|e| anyhow::anyhow!("remote {remote} is misconfigured: {e}"))?;
+            let settings = cli::repo::settings_of(&repo, &config)?;
             let secrets = cli::repo::secrets_for(&repo, &config, &settings);
+            // The stored objects as they are (sizes on the store), whether or not the key is at
+            // hand.
             let backend = ferry::storage::open(&settings, &secrets)?;
             // HMAC object names map back to keys only with the remote's key; without it the
             // listing still works, just without keys.
-            let known = if config.get("ferry_encryption").is_some_and(|e| e != "none") {
+            let known = if settings.encryption.enabled() {
                 match Store::from_remote(&repo, &config)
                     .and_then(|store| Ok(store.known_objects(&BranchKeys::read(&repo)?)))
                 {
@@ -314,7 +313,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::ExportKey { remote, out, force } => {
             let config = cli::repo::find_remote(&repo, &remote)?;
-            let exported = cli::export_key::export_key(&config)?;
+            let exported = cli::export_key::export_key(&repo, &config)?;
             eprintln!("ferry: {}", exported.warning);
             if let Some(path) = &out {
                 cli::keys::write_token(path, &exported.token, force)?;
