@@ -2,7 +2,7 @@
 //! verify their content, and handle the keys of ferry's encryption, with or without git-annex
 //! on the machine.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -82,7 +82,7 @@ impl StoreArgs {
             .find(|(k, _)| k == "ferry_key" || k == "ferry_passphrase")
         {
             anyhow::bail!(
-                "-c {k}=… would put a secret on the command line, where other users can read it;                  put the key token in a file and give --key-file FILE (or FERRY_KEY_FILE)"
+                "-c {k}=… would put a secret on the command line, where other users can read it; put the key token in a file and give --key-file FILE (or FERRY_KEY_FILE)"
             );
         }
         Ok(StoreSpec {
@@ -90,6 +90,18 @@ impl StoreArgs {
             config,
             key_file: self.key_file,
         })
+    }
+
+    /// The store these flags name, and for a `--remote` the repository's git-annex branch (its
+    /// keys and chunk logs; a store given by its settings has none).
+    fn open(self, repo: &Path) -> anyhow::Result<(Store, Option<BranchKeys>)> {
+        let spec = self.spec()?;
+        let store = Store::open(repo, &spec)?;
+        let branch = match spec.remote {
+            Some(_) => Some(BranchKeys::read(repo)?),
+            None => None,
+        };
+        Ok((store, branch))
     }
 }
 
@@ -396,14 +408,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             store,
             force,
         } => {
-            let spec = store.spec()?;
-            let in_repo = spec.remote.is_some();
-            let store = Store::open(&repo, &spec)?;
-            let branch = if in_repo {
-                Some(BranchKeys::read(&repo)?)
-            } else {
-                None
-            };
+            let (store, branch) = store.open(&repo)?;
             let fetched =
                 runtime.block_on(cli::get::get(&store, branch.as_ref(), &what, &out, force))?;
             if cli.json {
@@ -420,14 +425,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Verify { store } => {
-            let spec = store.spec()?;
-            let in_repo = spec.remote.is_some();
-            let store = Store::open(&repo, &spec)?;
-            let branch = if in_repo {
-                Some(BranchKeys::read(&repo)?)
-            } else {
-                None
-            };
+            let (store, branch) = store.open(&repo)?;
             let report = runtime.block_on(cli::verify::verify(&store, branch.as_ref()))?;
             if cli.json {
                 cli::print_json(&report)?;
