@@ -100,11 +100,11 @@ pub fn remote_line(uuid: &str, name: &str, store: &Path, extra: &str) -> String 
     )
 }
 
-fn mode(path: &Path) -> u32 {
+pub fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).expect("stat").permissions().mode() & 0o777
 }
 
-fn json(out: &Output) -> serde_json::Value {
+pub fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", all_output(out)))
 }
 
