@@ -340,18 +340,15 @@ fn ls_get_verify_and_decrypt_read_what_the_remote_stored() {
     repo.init_ferry("enc", &["ferry_encryption=aes256gcm", "fsync=no"]);
     let chunked = repo.tmp.path().join("store-chunked");
     std::fs::create_dir_all(&chunked).expect("mkdir");
-    let dir = format!("directory={}", chunked.display());
-    repo.annex(&[
-        "initremote",
+    run_ok(repo.initremote_command(
         "encc",
-        "type=external",
-        "externaltype=ferry",
-        dir.as_str(),
-        "encryption=none",
-        "ferry_encryption=chacha20poly1305",
-        "chunk=64KiB",
-        "fsync=no",
-    ]);
+        &chunked,
+        &[
+            "ferry_encryption=chacha20poly1305",
+            "chunk=64KiB",
+            "fsync=no",
+        ],
+    ));
     let files: [(&str, Vec<u8>); 3] = [
         ("a.txt", b"first file, small\n".to_vec()),
         ("b.bin", pseudo_random(11, 200_000)),
@@ -463,16 +460,10 @@ fn ls_get_verify_and_decrypt_read_what_the_remote_stored() {
 fn unlock_lets_git_annex_use_a_passphrase_remote_without_the_passphrase() {
     let repo = Repo::new();
     let pass = OsStr::new("correct horse battery staple");
-    let dir = format!("directory={}", repo.store.display());
-    let mut init = repo.command(
-        "git-annex",
+    let mut init = repo.initremote_command(
+        "safe",
+        &repo.store,
         &[
-            "initremote",
-            "safe",
-            "type=external",
-            "externaltype=ferry",
-            dir.as_str(),
-            "encryption=none",
             "ferry_encryption=aes256gcm",
             "ferry_passphrase=yes",
             "fsync=no",
