@@ -340,14 +340,14 @@ fn passphrase_mode_needs_the_passphrase_or_the_unlock_cache() {
     let text = all_output(&locked);
     assert!(!locked.status.success(), "stored without the passphrase");
     assert!(
-        text.contains("ferry unlock r") && text.contains("FERRY_PASSPHRASE"),
+        text.contains("ferry unlock --remote r") && text.contains("FERRY_PASSPHRASE"),
         "unhelpful message:\n{text}"
     );
     let out = with_passphrase(repo.command("git-annex", &["copy", "--to", "r", "p.txt"]));
     assert!(out.status.success(), "{}", all_output(&out));
     assert_store_is_opaque(&repo.store, &[b"secret line of file"]);
 
-    // What `ferry unlock r` does: Argon2id once, then the plain key in the repository's cache.
+    // What `ferry unlock --remote r` does: Argon2id once, then the plain key in the repository's cache.
     let KeyToken::Wrapped(wrapped) = KeyToken::parse(&token).expect("token") else {
         panic!("not wrapped: {token}");
     };
