@@ -475,6 +475,15 @@ fn unlock_lets_git_annex_use_a_passphrase_remote_without_the_passphrase() {
     repo.write("p.bin", &content);
     repo.add_all();
 
+    // Locked: the ferry command, like the remote, says how to unlock (no terminal to ask on).
+    let locked = ferry_in(&repo, &["verify", "--remote", "safe"], &[]);
+    assert_eq!(locked.status.code(), Some(2), "{}", all_output(&locked));
+    assert!(
+        all_output(&locked).contains("ferry unlock --remote safe"),
+        "{}",
+        all_output(&locked)
+    );
+
     // Argon2id once, here; git-annex's remote processes then read the cache.
     let unlocked = json(&ferry_ok(
         &repo,
@@ -502,4 +511,11 @@ fn unlock_lets_git_annex_use_a_passphrase_remote_without_the_passphrase() {
         std::fs::read(repo.dir.join("p.bin")).expect("read"),
         content
     );
+    // The ferry command reads the same cache.
+    let report = json(&ferry_ok(
+        &repo,
+        &["verify", "--remote", "safe", "--json"],
+        &[],
+    ));
+    assert_eq!(report["ok"], 1, "{report}");
 }
