@@ -8,7 +8,7 @@
 //!    ([`write_key_cache`]);
 //! 3. otherwise with the passphrase in `FERRY_PASSPHRASE_FILE` or `FERRY_PASSPHRASE`
 //!    ([`passphrase_from_env`]), running Argon2id;
-//! 4. otherwise PREPARE fails, telling the user to run `ferry unlock NAME` or set
+//! 4. otherwise PREPARE fails, telling the user to run `ferry unlock --remote NAME` or set
 //!    `FERRY_PASSPHRASE`.
 //!
 //! Whatever the source, the key's id must equal `ferry_keyid`, and (key-id pinning, §8.5) the id
@@ -46,7 +46,7 @@ pub enum KeyLoadError {
 
     /// The remote is passphrase-protected and no cache or passphrase is available.
     #[error(
-        "this remote's ferry_key is protected by a passphrase: run `ferry unlock {remote}` once in this repository, or set FERRY_PASSPHRASE (or FERRY_PASSPHRASE_FILE) for git-annex"
+        "this remote's ferry_key is protected by a passphrase: run `ferry unlock --remote {remote}` once in this repository, or set FERRY_PASSPHRASE (or FERRY_PASSPHRASE_FILE) for git-annex"
     )]
     NeedsPassphrase {
         /// The remote's name, for the command to run.
@@ -109,7 +109,7 @@ pub enum KeyLoadError {
 
     /// A key cache file does not hold a plain token.
     #[error(
-        "the key cache {} is damaged ({reason}); delete it and run `ferry unlock` again",
+        "the key cache {} is damaged ({reason}); delete it and run `ferry unlock --remote NAME` again",
         path.display()
     )]
     BadCache {
@@ -283,8 +283,12 @@ pub fn init_key(
     }
 }
 
-/// The key's id, if it is the one `expected` names.
-fn checked_id(
+/// The key's id, if it is the one `expected` (`ferry_keyid`) names; `source_name` says where
+/// the key came from, for the message.
+///
+/// # Errors
+/// [`KeyLoadError::WrongKeyId`].
+pub fn checked_id(
     master: &MasterKey,
     expected: Option<KeyId>,
     source_name: &str,
@@ -303,7 +307,7 @@ fn checked_id(
 
 /// The remote's master key at PREPARE, from the first source of the module docs that has one,
 /// checked against `ferry_keyid`. `passphrase` is asked only when a wrapped key has no cache
-/// (the engine passes [`passphrase_from_env`]; `ferry unlock` can prompt instead). `remote` (the
+/// (the engine passes [`passphrase_from_env`]; the `ferry` command also asks on a terminal). `remote` (the
 /// remote's name) goes into the advice of [`KeyLoadError::NeedsPassphrase`].
 ///
 /// # Errors
@@ -451,7 +455,7 @@ mod tests {
         let err = load_master_key(&s, git.path(), UUID, "safe", none).unwrap_err();
         let text = err.to_string();
         assert!(
-            text.contains("ferry unlock safe") && text.contains("FERRY_PASSPHRASE"),
+            text.contains("ferry unlock --remote safe") && text.contains("FERRY_PASSPHRASE"),
             "{text}"
         );
         assert!(!text.contains(token.expose().as_str()));

@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod encryption;
 pub mod logging;
+pub mod naming;
 pub mod remote;
 pub mod settings;
 pub mod storage;

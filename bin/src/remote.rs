@@ -1,9 +1,9 @@
 //! The engine: git-annex's requests answered with a storage [`Backend`].
 //!
 //! git-annex does chunking and its own encryption itself; the engine only ever sees keys (plain,
-//! chunk or `GPGHMAC…`) and local files. Each key becomes one object path through the
-//! configured layout ([`ferry_backends::layout::object_path`]), the only place a key turns into a
-//! path. The safety rules of the protocol live here:
+//! chunk or `GPGHMAC…`) and local files. Each key becomes one object path through
+//! [`crate::naming::object_path`] (the configured layout, on the HMAC name when encrypted), the
+//! rule the `ferry` command shares. The safety rules of the protocol live here:
 //! - CHECKPRESENT is three-valued: present only with the key's size, absent only when the store
 //!   definitely said so, unknown for everything else;
 //! - a STORE of a file whose size contradicts the key, or of an empty file for an encrypted key
@@ -13,7 +13,7 @@
 //! With ferry's own encryption (`ferry_encryption=`, [`crate::encryption`]) the storage is
 //! wrapped in a [`SealedBackend`] and each key is first turned into its HMAC object name
 //! (`FERRYHMACSHA256--…`), which the layout then places as if it were a key: directory hashes
-//! are computed here on that name, never on the plaintext key, and never asked of git-annex.
+//! are computed on that name, never on the plaintext key, and never asked of git-annex.
 //! Everything above (size checks, three-valued presence) works unchanged, since the sealed
 //! storage reports plaintext lengths.
 
@@ -31,6 +31,7 @@ use remote_proto::{Annex, Extension, Failure, Key, Presence, Retrieved, SpecialR
 use tokio::sync::OnceCell;
 
 use crate::encryption::{self, KeyLoadError};
+use crate::naming::{self, NamingError};
 use crate::settings::{CONFIG_KEYS, Phase, Settings, Storage};
 use crate::storage::{self, Login, StorageSecrets, creds_names};
 use ferry_crypto::Secret;
@@ -275,25 +276,12 @@ async fn load_master_key(
 
 impl Prepared {
     fn path_of(&self, key: &Key) -> Result<ObjectPath, Failure> {
-        let named;
-        let placed = match &self.sealed {
-            // The layout places the object name as if it were a key, so its directory hash is
-            // that of the name: nothing on the store derives from the plaintext key.
-            Some((names, _)) => {
-                let name = names.object_name(key.as_str().as_bytes());
-                named = Key::parse(&name).map_err(|e| {
-                    Failure::new(format!(
-                        "ferry made the object name {name} for {key}, which is not a key ({e}); this is a bug in ferry"
-                    ))
-                })?;
-                &named
-            }
-            None => key,
-        };
-        layout::object_path(self.settings.layout, None, placed).map_err(|e| {
-            Failure::new(format!(
-                "ferry cannot name an object for key {key}: {e}; migrate the file to another backend (git annex migrate --backend=SHA256E)"
-            ))
+        let names = self.sealed.as_ref().map(|(names, _)| names);
+        naming::object_path(self.settings.layout, names, key).map_err(|e| match e {
+            NamingError::Unplaceable { .. } => Failure::new(format!(
+                "{e}; migrate the file to another backend (git annex migrate --backend=SHA256E)"
+            )),
+            NamingError::NameNotAKey { .. } => Failure::new(e.to_string()),
         })
     }
 

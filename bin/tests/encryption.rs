@@ -308,24 +308,17 @@ fn ferry_encryption_is_refused_with_git_annex_encryption_and_with_exporttree() {
 #[test]
 fn passphrase_mode_needs_the_passphrase_or_the_unlock_cache() {
     let repo = Repo::new();
-    let dir = format!("directory={}", repo.store.display());
     let pass_file = repo.tmp.path().join("passphrase");
     std::fs::write(&pass_file, "correct horse battery staple\n").expect("write passphrase");
-    let with_passphrase = |args: &[&str]| {
-        let mut cmd = repo.command("git-annex", args);
+    let with_passphrase = |mut cmd: std::process::Command| {
         cmd.env("FERRY_PASSPHRASE_FILE", &pass_file);
         cmd.output().expect("run git-annex")
     };
-    let out = with_passphrase(&[
-        "initremote",
+    let out = with_passphrase(repo.initremote_command(
         "r",
-        "type=external",
-        "externaltype=ferry",
-        dir.as_str(),
-        "encryption=none",
-        "ferry_encryption=aes256gcm",
-        "ferry_passphrase=yes",
-    ]);
+        &repo.store,
+        &["ferry_encryption=aes256gcm", "ferry_passphrase=yes"],
+    ));
     assert!(out.status.success(), "{}", all_output(&out));
     let token = field(&remote_log_line(&repo, "r"), "ferry_key").expect("ferry_key");
     assert!(token.starts_with("ferry1:argon2id:262144:3:4:"), "{token}");
@@ -337,14 +330,14 @@ fn passphrase_mode_needs_the_passphrase_or_the_unlock_cache() {
     let text = all_output(&locked);
     assert!(!locked.status.success(), "stored without the passphrase");
     assert!(
-        text.contains("ferry unlock r") && text.contains("FERRY_PASSPHRASE"),
+        text.contains("ferry unlock --remote r") && text.contains("FERRY_PASSPHRASE"),
         "unhelpful message:\n{text}"
     );
-    let out = with_passphrase(&["copy", "--to", "r", "p.txt"]);
+    let out = with_passphrase(repo.command("git-annex", &["copy", "--to", "r", "p.txt"]));
     assert!(out.status.success(), "{}", all_output(&out));
     assert_store_is_opaque(&repo.store, &[b"secret line of file"]);
 
-    // What `ferry unlock r` does: Argon2id once, then the plain key in the repository's cache.
+    // What `ferry unlock --remote r` does: Argon2id once, then the plain key in the repository's cache.
     let KeyToken::Wrapped(wrapped) = KeyToken::parse(&token).expect("token") else {
         panic!("not wrapped: {token}");
     };

@@ -100,11 +100,11 @@ pub fn remote_line(uuid: &str, name: &str, store: &Path, extra: &str) -> String 
     )
 }
 
-fn mode(path: &Path) -> u32 {
+pub fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).expect("stat").permissions().mode() & 0o777
 }
 
-fn json(out: &Output) -> serde_json::Value {
+pub fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", all_output(out)))
 }
 
@@ -184,20 +184,20 @@ fn keygen_export_key_and_unlock() {
 
     let store = repo.path("store");
     let mut log = remote_line(
-        "u-enc",
+        "ee000000-0000-4000-8000-000000000001",
         "enc",
         &store,
         &format!("ferry_encryption=aes256gcm ferry_key={wrapped_token} ferry_keyid={key_id}"),
     );
     log += &remote_line(
-        "u-stale",
+        "ee000000-0000-4000-8000-000000000002",
         "stale",
         &store,
         &format!(
             "ferry_encryption=aes256gcm ferry_key={wrapped_token} ferry_keyid=0000000000000000"
         ),
     );
-    log += &remote_line("u-plain", "nas", &store, "");
+    log += &remote_line("ee000000-0000-4000-8000-000000000003", "nas", &store, "");
     repo.write_annex_branch(&[("remote.log".to_owned(), log)]);
 
     let exported = repo.ferry(&["export-key", "--remote", "enc", "--json"], &[]);
@@ -216,7 +216,9 @@ fn keygen_export_key_and_unlock() {
     );
 
     // unlock: a wrong passphrase writes nothing; the right one writes the cache.
-    let cache = repo.dir.join(".git/annex/ferry/keys/u-enc");
+    let cache = repo
+        .dir
+        .join(".git/annex/ferry/keys/ee000000-0000-4000-8000-000000000001");
     let bad = repo.ferry(
         &["unlock", "--remote", "enc"],
         &[("FERRY_PASSPHRASE_FILE", &wrong)],
@@ -233,7 +235,11 @@ fn keygen_export_key_and_unlock() {
         &[("FERRY_PASSPHRASE_FILE", &pass)],
     );
     assert_eq!(stale.status.code(), Some(2));
-    assert!(all_output(&stale).contains("ferry_keyid=0000000000000000"));
+    assert!(
+        all_output(&stale).contains("ferry_keyid is 0000000000000000"),
+        "{}",
+        all_output(&stale)
+    );
     let ok = repo.ferry(
         &["unlock", "--remote", "enc", "--json"],
         &[("FERRY_PASSPHRASE_FILE", &pass)],

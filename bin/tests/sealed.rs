@@ -1,9 +1,13 @@
 //! `ferry get`, `verify` and `ls` on an encrypted store: objects sealed with ferry-crypto under
 //! HMAC names laid out as keys, described by a hand-written git-annex branch (remote.log,
-//! location and chunk logs), so these run without git-annex and before the remote itself
-//! encrypts.
+//! location and chunk logs), so these run without git-annex; then the same commands against
+//! what the remote itself stored through real git-annex, which pins that both name and seal
+//! objects alike.
 
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::Path;
+use std::process::Output;
 
 use ferry_backends::layout::{Layout, object_path};
 use ferry_crypto::{Algorithm, Mac, MasterKey, seal};
@@ -11,8 +15,8 @@ use remote_proto::Key;
 use remote_proto::dirhash::hashdir_lower;
 use sha2::Digest as _;
 
-use crate::keys::{GitOnly, remote_line};
-use crate::support::{all_output, pseudo_random};
+use crate::keys::{GitOnly, json, mode, remote_line};
+use crate::support::{Repo, all_output, pseudo_random, run_ok, stdout};
 
 fn sha256e_key(content: &[u8], ext: &str) -> Key {
     let hex: String = sha2::Sha256::digest(content)
@@ -81,9 +85,9 @@ fn get_verify_and_ls_on_an_encrypted_store() {
     // Counted on the remote by git-annex, but not in the store.
     let k3 = sha256e_key(b"lost", ".txt");
 
-    let present = "1700000000s 1 u-enc\n".to_owned();
+    let present = "1700000000s 1 ee000000-0000-4000-8000-000000000001\n".to_owned();
     let log = remote_line(
-        "u-enc",
+        "ee000000-0000-4000-8000-000000000001",
         "enc",
         &store,
         &format!(
@@ -97,7 +101,7 @@ fn get_verify_and_ls_on_an_encrypted_store() {
         (log_path(&k2, ".log"), present.clone()),
         (
             log_path(&k2, ".log.cnk"),
-            "1700000000s u-enc:100000 3\n".to_owned(),
+            "1700000000s ee000000-0000-4000-8000-000000000001:100000 3\n".to_owned(),
         ),
         (log_path(&k3, ".log"), present),
     ]);
@@ -289,4 +293,229 @@ fn walk_find(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
         }
     }
     None
+}
+
+// ---- against what the remote itself stored, through real git-annex ----
+
+/// `ferry ARGS` in `repo` with the test environment (no passphrase, no key file) plus `env`.
+fn ferry_in(repo: &Repo, args: &[&str], env: &[(&str, &OsStr)]) -> Output {
+    let mut cmd = repo.command(env!("CARGO_BIN_EXE_ferry"), args);
+    cmd.env_remove("FERRY_KEY_FILE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run ferry")
+}
+
+fn ferry_ok(repo: &Repo, args: &[&str], env: &[(&str, &OsStr)]) -> Output {
+    let out = ferry_in(repo, args, env);
+    assert!(
+        out.status.success(),
+        "ferry {args:?}:\n{}",
+        all_output(&out)
+    );
+    out
+}
+
+/// `ferry ls NAME --json`: each object's key, by path.
+fn listed_keys(repo: &Repo, remote: &str) -> BTreeMap<String, String> {
+    let listed = json(&ferry_ok(repo, &["ls", remote, "--json"], &[]));
+    listed
+        .as_array()
+        .expect("ls --json is an array")
+        .iter()
+        .map(|o| {
+            let path = o["path"].as_str().expect("a path").to_owned();
+            let key = o["key"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no key for {path}"));
+            (path, key.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn ls_get_verify_and_decrypt_read_what_the_remote_stored() {
+    let repo = Repo::new();
+    repo.init_ferry("enc", &["ferry_encryption=aes256gcm", "fsync=no"]);
+    let chunked = repo.tmp.path().join("store-chunked");
+    std::fs::create_dir_all(&chunked).expect("mkdir");
+    run_ok(repo.initremote_command(
+        "encc",
+        &chunked,
+        &[
+            "ferry_encryption=chacha20poly1305",
+            "chunk=64KiB",
+            "fsync=no",
+        ],
+    ));
+    let files: [(&str, Vec<u8>); 3] = [
+        ("a.txt", b"first file, small\n".to_vec()),
+        ("b.bin", pseudo_random(11, 200_000)),
+        ("c.txt", pseudo_random(12, 70_000)),
+    ];
+    for (name, content) in &files {
+        repo.write(name, content);
+    }
+    repo.add_all();
+    repo.annex(&["copy", "-q", "--to", "enc", "."]);
+    repo.annex(&["copy", "-q", "--to", "encc", "b.bin"]);
+    let keys: BTreeMap<&str, String> = files.iter().map(|(n, _)| (*n, repo.key_of(n))).collect();
+
+    // ls: HMAC names on the store, mapped back to the keys git-annex stored.
+    let enc = listed_keys(&repo, "enc");
+    let mut found: Vec<&String> = enc.values().collect();
+    found.sort();
+    let mut expected: Vec<&String> = keys.values().collect();
+    expected.sort();
+    assert_eq!(found, expected);
+    for path in enc.keys() {
+        let name = path.rsplit('/').next().expect("a name");
+        assert!(name.starts_with("FERRYHMACSHA256--"), "{path}");
+        assert!(keys.values().all(|k| !path.contains(k.as_str())), "{path}");
+    }
+    let encc = listed_keys(&repo, "encc");
+    // 200,000 bytes in 64 KiB chunks: four chunk keys of b.bin.
+    let mut chunks: Vec<&String> = encc.values().collect();
+    chunks.sort();
+    let b_key = Key::parse(&keys["b.bin"]).expect("a key");
+    let want: Vec<String> = (1..=4)
+        .map(|n| chunk_key(&b_key, 65_536, n).to_string())
+        .collect();
+    assert_eq!(chunks, want.iter().collect::<Vec<_>>());
+
+    // get: whole and chunked keys, decrypted and checked.
+    let out_dir = repo.tmp.path().join("out");
+    std::fs::create_dir_all(&out_dir).expect("mkdir");
+    for (remote, name) in [("enc", "c.txt"), ("encc", "b.bin")] {
+        let dest = out_dir.join(format!("{remote}-{name}"));
+        let d = dest.to_str().expect("utf-8");
+        ferry_ok(
+            &repo,
+            &["get", &keys[name], "--remote", remote, "--out", d],
+            &[],
+        );
+        let content = &files.iter().find(|(n, _)| *n == name).expect("a file").1;
+        assert_eq!(
+            &std::fs::read(&dest).expect("read"),
+            content,
+            "{remote} {name}"
+        );
+    }
+
+    // verify: all good, then one flipped byte is caught and named.
+    for remote in ["enc", "encc"] {
+        let report = json(&ferry_ok(
+            &repo,
+            &["verify", "--remote", remote, "--json"],
+            &[],
+        ));
+        assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+        assert_eq!(report["unknown"], serde_json::json!([]), "{report}");
+    }
+    let (c_path, _) = enc
+        .iter()
+        .find(|(_, k)| **k == keys["c.txt"])
+        .expect("c.txt is listed");
+    let object = repo.store.join(c_path);
+    let mut bytes = std::fs::read(&object).expect("read object");
+    let pristine = bytes.clone();
+    bytes[1000] ^= 0x01;
+    std::fs::write(&object, &bytes).expect("tamper");
+    let bad = ferry_in(&repo, &["verify", "--remote", "enc", "--json"], &[]);
+    assert_eq!(bad.status.code(), Some(1), "{}", all_output(&bad));
+    let report = json(&bad);
+    let problems = report["problems"].as_array().expect("problems");
+    assert_eq!(problems.len(), 1, "{report}");
+    assert_eq!(problems[0]["key"], keys["c.txt"].as_str(), "{report}");
+    assert_eq!(report["ok"], 2, "{report}");
+    std::fs::write(&object, &pristine).expect("restore");
+
+    // Recovery without git-annex: the exported key and one object copied out of the store.
+    let key_file = repo.tmp.path().join("enc.key");
+    let k = key_file.to_str().expect("utf-8");
+    ferry_ok(&repo, &["export-key", "--remote", "enc", "--out", k], &[]);
+    let copied = out_dir.join(c_path.rsplit('/').next().expect("a name"));
+    std::fs::copy(&object, &copied).expect("copy the object out");
+    let plain = out_dir.join("c-recovered.txt");
+    let mut decrypt = repo.command(
+        env!("CARGO_BIN_EXE_ferry"),
+        &[
+            OsStr::new("decrypt"),
+            copied.as_os_str(),
+            OsStr::new("--out"),
+            plain.as_os_str(),
+        ],
+    );
+    // Outside any repository: only the key file is needed.
+    decrypt
+        .current_dir(&out_dir)
+        .env("FERRY_KEY_FILE", &key_file);
+    let out = decrypt.output().expect("run ferry decrypt");
+    assert!(out.status.success(), "{}", all_output(&out));
+    assert_eq!(std::fs::read(&plain).expect("read"), files[2].1);
+}
+
+#[test]
+fn unlock_lets_git_annex_use_a_passphrase_remote_without_the_passphrase() {
+    let repo = Repo::new();
+    let pass = OsStr::new("correct horse battery staple");
+    let mut init = repo.initremote_command(
+        "safe",
+        &repo.store,
+        &[
+            "ferry_encryption=aes256gcm",
+            "ferry_passphrase=yes",
+            "fsync=no",
+        ],
+    );
+    init.env("FERRY_PASSPHRASE", pass);
+    run_ok(init);
+    let content = pseudo_random(21, 100_000);
+    repo.write("p.bin", &content);
+    repo.add_all();
+
+    // Locked: the ferry command, like the remote, says how to unlock (no terminal to ask on).
+    let locked = ferry_in(&repo, &["verify", "--remote", "safe"], &[]);
+    assert_eq!(locked.status.code(), Some(2), "{}", all_output(&locked));
+    assert!(
+        all_output(&locked).contains("ferry unlock --remote safe"),
+        "{}",
+        all_output(&locked)
+    );
+
+    // Argon2id once, here; git-annex's remote processes then read the cache.
+    let unlocked = json(&ferry_ok(
+        &repo,
+        &["unlock", "--remote", "safe", "--json"],
+        &[("FERRY_PASSPHRASE", pass)],
+    ));
+    let cache = Path::new(unlocked["cache"].as_str().expect("a cache file")).to_owned();
+    assert_eq!(mode(&cache), 0o600);
+    let uuid = stdout(&repo.git(&["config", "remote.safe.annex-uuid"]));
+    assert!(
+        cache.ends_with(Path::new("annex/ferry/keys").join(uuid.trim())),
+        "{cache:?}"
+    );
+    let export = json(&ferry_ok(
+        &repo,
+        &["export-key", "--remote", "safe", "--json"],
+        &[],
+    ));
+    assert_eq!(unlocked["key_id"], export["key_id"]);
+
+    repo.annex(&["copy", "-q", "--to", "safe", "p.bin"]);
+    repo.annex(&["drop", "-q", "p.bin"]);
+    repo.annex(&["get", "-q", "p.bin"]);
+    assert_eq!(
+        std::fs::read(repo.dir.join("p.bin")).expect("read"),
+        content
+    );
+    // The ferry command reads the same cache.
+    let report = json(&ferry_ok(
+        &repo,
+        &["verify", "--remote", "safe", "--json"],
+        &[],
+    ));
+    assert_eq!(report["ok"], 1, "{report}");
 }

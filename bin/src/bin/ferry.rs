@@ -2,14 +2,13 @@
 //! verify their content, and handle the keys of ferry's encryption, with or without git-annex
 //! on the machine.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ferry::cli;
 use ferry::cli::annex_branch::BranchKeys;
 use ferry::cli::store::{Store, StoreSpec};
-use ferry::settings::{Phase, Settings};
 use ferry_backends::layout::Layout;
 
 #[derive(Parser)]
@@ -83,7 +82,7 @@ impl StoreArgs {
             .find(|(k, _)| k == "ferry_key" || k == "ferry_passphrase")
         {
             anyhow::bail!(
-                "-c {k}=… would put a secret on the command line, where other users can read it;                  put the key token in a file and give --key-file FILE (or FERRY_KEY_FILE)"
+                "-c {k}=… would put a secret on the command line, where other users can read it; put the key token in a file and give --key-file FILE (or FERRY_KEY_FILE)"
             );
         }
         Ok(StoreSpec {
@@ -91,6 +90,18 @@ impl StoreArgs {
             config,
             key_file: self.key_file,
         })
+    }
+
+    /// The store these flags name, and for a `--remote` the repository's git-annex branch (its
+    /// keys and chunk logs; a store given by its settings has none).
+    fn open(self, repo: &Path) -> anyhow::Result<(Store, Option<BranchKeys>)> {
+        let spec = self.spec()?;
+        let store = Store::open(repo, &spec)?;
+        let branch = match spec.remote {
+            Some(_) => Some(BranchKeys::read(repo)?),
+            None => None,
+        };
+        Ok((store, branch))
     }
 }
 
@@ -243,14 +254,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Ls { remote } => {
             let config = cli::repo::find_remote(&repo, &remote)?;
-            let settings =
-                Settings::from_config(|k| config.get(k).map(str::to_owned), Phase::Use, &repo)
-                    .map_err(|e| anyhow::anyhow!("remote {remote} is misconfigured: {e}"))?;
+            let settings = cli::repo::settings_of(&repo, &config)?;
             let secrets = cli::repo::secrets_for(&repo, &config, &settings);
+            // The stored objects as they are (sizes on the store), whether or not the key is at
+            // hand.
             let backend = ferry::storage::open(&settings, &secrets)?;
             // HMAC object names map back to keys only with the remote's key; without it the
             // listing still works, just without keys.
-            let known = if config.get("ferry_encryption").is_some_and(|e| e != "none") {
+            let known = if settings.encryption.enabled() {
                 match Store::from_remote(&repo, &config)
                     .and_then(|store| Ok(store.known_objects(&BranchKeys::read(&repo)?)))
                 {
@@ -314,7 +325,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::ExportKey { remote, out, force } => {
             let config = cli::repo::find_remote(&repo, &remote)?;
-            let exported = cli::export_key::export_key(&config)?;
+            let exported = cli::export_key::export_key(&repo, &config)?;
             eprintln!("ferry: {}", exported.warning);
             if let Some(path) = &out {
                 cli::keys::write_token(path, &exported.token, force)?;
@@ -397,14 +408,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             store,
             force,
         } => {
-            let spec = store.spec()?;
-            let in_repo = spec.remote.is_some();
-            let store = Store::open(&repo, &spec)?;
-            let branch = if in_repo {
-                Some(BranchKeys::read(&repo)?)
-            } else {
-                None
-            };
+            let (store, branch) = store.open(&repo)?;
             let fetched =
                 runtime.block_on(cli::get::get(&store, branch.as_ref(), &what, &out, force))?;
             if cli.json {
@@ -421,14 +425,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Verify { store } => {
-            let spec = store.spec()?;
-            let in_repo = spec.remote.is_some();
-            let store = Store::open(&repo, &spec)?;
-            let branch = if in_repo {
-                Some(BranchKeys::read(&repo)?)
-            } else {
-                None
-            };
+            let (store, branch) = store.open(&repo)?;
             let report = runtime.block_on(cli::verify::verify(&store, branch.as_ref()))?;
             if cli.json {
                 cli::print_json(&report)?;

@@ -1,10 +1,13 @@
 //! `ferry export-key`: shows a remote's key token for safekeeping.
 
+use std::path::Path;
+
 use ferry_crypto::KeyToken;
 use serde::Serialize;
 
 use crate::cli::keys;
 use crate::cli::repo::RemoteConfig;
+use crate::encryption;
 
 /// A remote's key, as shown to its owner.
 #[derive(Debug, Serialize)]
@@ -26,22 +29,28 @@ pub struct Exported {
 /// The key of `remote`.
 ///
 /// # Errors
-/// The remote has no `ferry_key`, or it does not parse.
-pub fn export_key(remote: &RemoteConfig) -> anyhow::Result<Exported> {
-    let token = keys::remote_token(remote)?;
+/// The remote has no `ferry_key`, or it is not `ferry_keyid`'s.
+pub fn export_key(repo_dir: &Path, remote: &RemoteConfig) -> anyhow::Result<Exported> {
+    let (settings, token) = keys::remote_token(repo_dir, remote)?;
     let key_id = match &token {
-        KeyToken::Plain(master) => {
-            keys::check_key_id(remote, master, "ferry_key")?;
-            Some(master.key_id().to_string())
-        }
-        KeyToken::Wrapped(_) => keys::remote_key_id(remote)?.map(|id| id.to_string()),
+        KeyToken::Plain(master) => Some(encryption::checked_id(
+            master,
+            settings.key_id,
+            "ferry_key",
+        )?),
+        // Its id is known only after unwrapping; ferry_keyid is what the remote checks.
+        KeyToken::Wrapped(_) => settings.key_id,
     };
     Ok(Exported {
         remote: remote.name().to_owned(),
         uuid: remote.uuid.clone(),
         kind: keys::token_kind(&token),
-        key_id,
-        token: remote.get("ferry_key").unwrap_or_default().to_owned(),
+        key_id: key_id.map(|id| id.to_string()),
+        token: settings
+            .key
+            .as_ref()
+            .map(|k| k.expose().clone())
+            .unwrap_or_default(),
         warning: keys::loss_warning(&token),
     })
 }

@@ -18,7 +18,7 @@ use crate::cli::checksum::ContentCheck;
 use crate::cli::ls::unescape_key;
 use crate::cli::outfile::{Mode, OutFile};
 use crate::cli::progress;
-use crate::cli::store::{Naming, Store, describe_read_error};
+use crate::cli::store::{Store, describe_read_error};
 
 /// A fetched key or object.
 #[derive(Debug, Serialize)]
@@ -61,7 +61,7 @@ async fn plan_key(
 ) -> anyhow::Result<Option<Plan>> {
     let whole = store.path_of(key)?;
     let mut candidates = vec![whole];
-    if matches!(store.naming, Naming::Plain) {
+    if !store.is_sealed() {
         candidates.extend(legacy_paths(store.settings.layout, None, key));
     }
     for path in candidates {
@@ -152,11 +152,10 @@ async fn plan(store: &Store, branch: Option<&BranchKeys>, what: &str) -> anyhow:
     if let Ok(path) = ObjectPath::new(what.trim_matches('/'))
         && exists(store, &path).await?
     {
-        let key = match &store.naming {
-            Naming::Plain => unescape_key(path.file_name()).and_then(|k| Key::parse(&k).ok()),
-            Naming::Sealed { .. } => {
-                branch.and_then(|b| store.known_objects(b).get(&path).cloned())
-            }
+        let key = if store.is_sealed() {
+            branch.and_then(|b| store.known_objects(b).get(&path).cloned())
+        } else {
+            unescape_key(path.file_name()).and_then(|k| Key::parse(&k).ok())
         };
         return Ok(Plan {
             key: key.clone(),

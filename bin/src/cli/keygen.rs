@@ -62,7 +62,7 @@ pub fn keygen(
             params.memory_kib = m;
         }
         let pass = keys::read_passphrase("the new key", true)?;
-        master.wrap(&pass, params)?.to_string()
+        master.wrap(pass.expose(), params)?.to_string()
     } else {
         master.to_plain_token().expose().to_string()
     };

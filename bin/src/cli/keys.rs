@@ -1,26 +1,25 @@
-//! Master keys for the `ferry` command: where one comes from (a remote's `ferry_key`, a key file,
-//! a passphrase), and the unlock cache the remote process reads for passphrase-protected remotes.
+//! Master keys for the `ferry` command: where one comes from (a remote's `ferry_key` through
+//! [`encryption::load_master_key`], the same loading the remote does at PREPARE; a key file; a
+//! passphrase).
 //!
 //! Secrets never travel in argv (any user can read another's command line in `ps`): a key comes
-//! from a file, a passphrase from `FERRY_PASSPHRASE_FILE`, `FERRY_PASSPHRASE` or a prompt on
-//! the terminal.
+//! from a file, a passphrase from `FERRY_PASSPHRASE_FILE`, `FERRY_PASSPHRASE`
+//! ([`encryption::passphrase_from_env`]) or a prompt on the terminal.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use ferry_crypto::{KeyId, KeyToken, MasterKey, strip_passphrase_newline};
+use ferry_crypto::{KeyToken, MasterKey, Secret};
 use zeroize::Zeroizing;
 
 use crate::cli::outfile::{Mode, OutFile};
-use crate::cli::repo::RemoteConfig;
+use crate::cli::repo::{self, RemoteConfig};
+use crate::encryption::{self, KeyLoadError, PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, Passphrase};
+use crate::settings::EncryptionSettings;
 
 /// Names a file holding a key token (`ferry1:plain:…` or `ferry1:argon2id:…`).
 pub const KEY_FILE_ENV: &str = "FERRY_KEY_FILE";
-/// The passphrase itself.
-pub const PASSPHRASE_ENV: &str = "FERRY_PASSPHRASE";
-/// Names a file whose content (less one trailing newline) is the passphrase.
-pub const PASSPHRASE_FILE_ENV: &str = "FERRY_PASSPHRASE_FILE";
 
 /// What to tell a person who now holds a key token, for `keygen` and `export-key`.
 pub fn loss_warning(token: &KeyToken) -> &'static str {
@@ -47,56 +46,46 @@ pub fn token_kind(token: &KeyToken) -> &'static str {
     }
 }
 
-/// Reads a passphrase from `FERRY_PASSPHRASE_FILE`, `FERRY_PASSPHRASE`, or the terminal (asking
-/// twice when `confirm`, for a new passphrase). `why` completes the prompt
-/// ("Passphrase for {why}: ").
+/// Asks for a passphrase on the terminal (twice when `confirm`, for a new passphrase); `None`
+/// when there is no terminal. `why` completes the prompt ("Passphrase for {why}: ").
 ///
 /// # Errors
-/// The file cannot be read, the passphrase is empty, the two entries differ, or there is no
-/// terminal to ask on.
-pub fn read_passphrase(why: &str, confirm: bool) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-    if let Some(file) = std::env::var_os(PASSPHRASE_FILE_ENV).filter(|v| !v.is_empty()) {
-        let raw = Zeroizing::new(std::fs::read(&file).with_context(|| {
-            format!(
-                "cannot read the passphrase file {} named by {PASSPHRASE_FILE_ENV}",
-                Path::new(&file).display()
-            )
-        })?);
-        let pass = Zeroizing::new(strip_passphrase_newline(&raw).to_vec());
-        if pass.is_empty() {
-            bail!(
-                "the passphrase file {} named by {PASSPHRASE_FILE_ENV} is empty",
-                Path::new(&file).display()
-            );
-        }
-        return Ok(pass);
-    }
-    if let Some(pass) = std::env::var_os(PASSPHRASE_ENV).filter(|v| !v.is_empty()) {
-        return Ok(Zeroizing::new(pass.into_encoded_bytes()));
-    }
+/// The terminal cannot be read, the passphrase is empty, or the two entries differ.
+pub fn prompt_passphrase(why: &str, confirm: bool) -> anyhow::Result<Option<Passphrase>> {
     if !std::io::stdin().is_terminal() {
-        bail!(
-            "a passphrase is needed for {why}, and there is no terminal to ask on; set \
-             {PASSPHRASE_FILE_ENV} to a file holding it (or {PASSPHRASE_ENV})"
-        );
+        return Ok(None);
     }
-    let first = Zeroizing::new(
-        rpassword::prompt_password(format!("Passphrase for {why}: "))
-            .context("cannot read the passphrase from the terminal")?,
-    );
+    let prompt = |text: String| {
+        rpassword::prompt_password(text)
+            .map(Zeroizing::new)
+            .context("cannot read the passphrase from the terminal")
+    };
+    let first = prompt(format!("Passphrase for {why}: "))?;
     if first.is_empty() {
         bail!("the passphrase is empty; nothing was done");
     }
-    if confirm {
-        let again = Zeroizing::new(
-            rpassword::prompt_password("Same passphrase again: ")
-                .context("cannot read the passphrase from the terminal")?,
-        );
-        if *again != *first {
-            bail!("the two passphrases differ; nothing was done, try again");
-        }
+    if confirm && *prompt("Same passphrase again: ".to_owned())? != *first {
+        bail!("the two passphrases differ; nothing was done, try again");
     }
-    Ok(Zeroizing::new(first.as_bytes().to_vec()))
+    Ok(Some(Secret::new(Zeroizing::new(first.as_bytes().to_vec()))))
+}
+
+/// A passphrase from the environment ([`encryption::passphrase_from_env`]), else from the
+/// terminal ([`prompt_passphrase`]).
+///
+/// # Errors
+/// The passphrase file cannot be read, the passphrase is empty or mistyped, or there is no
+/// terminal to ask on.
+pub fn read_passphrase(why: &str, confirm: bool) -> anyhow::Result<Passphrase> {
+    if let Some(pass) = encryption::passphrase_from_env()? {
+        return Ok(pass);
+    }
+    prompt_passphrase(why, confirm)?.with_context(|| {
+        format!(
+            "a passphrase is needed for {why}, and there is no terminal to ask on; set \
+             {PASSPHRASE_FILE_ENV} to a file holding it (or {PASSPHRASE_ENV})"
+        )
+    })
 }
 
 /// The master key of a token: a plain token is the key; a wrapped one asks for its passphrase
@@ -110,7 +99,7 @@ pub fn unlock_token(token: KeyToken, what: &str) -> anyhow::Result<MasterKey> {
         KeyToken::Wrapped(wrapped) => {
             let pass = read_passphrase(what, false)?;
             wrapped
-                .unlock(&pass)
+                .unlock(pass.expose())
                 .with_context(|| format!("cannot unlock {what}"))
         }
     }
@@ -128,102 +117,57 @@ pub fn token_from_file(file: &Path) -> anyhow::Result<KeyToken> {
     KeyToken::parse(text.trim()).with_context(|| format!("the key file {}", file.display()))
 }
 
-/// The token in a remote's `ferry_key`.
+/// The typed encryption settings of `remote` and its `ferry_key` token.
 ///
 /// # Errors
-/// The remote has no `ferry_key` (it is not encrypted by ferry), or it does not parse.
-pub fn remote_token(remote: &RemoteConfig) -> anyhow::Result<KeyToken> {
-    let Some(token) = remote.get("ferry_key").filter(|t| !t.is_empty()) else {
+/// A misconfigured remote, or one without `ferry_key` (it is not encrypted by ferry).
+pub fn remote_token(
+    repo_dir: &Path,
+    remote: &RemoteConfig,
+) -> anyhow::Result<(EncryptionSettings, KeyToken)> {
+    let settings = repo::settings_of(repo_dir, remote)?.encryption;
+    let Some(token) = settings.token()? else {
         bail!(
             "remote {} has no ferry_key: ferry does not encrypt it (ferry_encryption={}); there is no key to use",
             remote.name(),
-            remote.get("ferry_encryption").unwrap_or("none")
+            settings.encryption
         );
     };
-    KeyToken::parse(token).with_context(|| format!("remote {}", remote.name()))
+    Ok((settings, token))
 }
 
-/// The remote's `ferry_keyid`, when set.
-///
-/// # Errors
-/// It is set but not 16 lowercase hex digits.
-pub fn remote_key_id(remote: &RemoteConfig) -> anyhow::Result<Option<KeyId>> {
-    remote
-        .get("ferry_keyid")
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            v.parse::<KeyId>()
-                .with_context(|| format!("remote {}: ferry_keyid={v}", remote.name()))
-        })
-        .transpose()
-}
-
-/// Checks that `master` is the key `ferry_keyid` names (§8.4 rule 3: a key from any source is
-/// checked, so a stale cache or a swapped token is caught before anything is decrypted).
-///
-/// # Errors
-/// The ids differ; the message names `source` (where the key came from).
-pub fn check_key_id(remote: &RemoteConfig, master: &MasterKey, source: &str) -> anyhow::Result<()> {
-    if let Some(expected) = remote_key_id(remote)?
-        && master.key_id() != expected
-    {
-        bail!(
-            "the key from {source} has key id {}, but remote {} has ferry_keyid={expected}; \
-             this is not the remote's key (a stale unlock cache: delete it and run `ferry unlock --remote {}`)",
-            master.key_id(),
-            remote.name(),
-            remote.name()
-        );
-    }
-    Ok(())
-}
-
-/// Where the unlocked key of the remote `uuid` is cached for the remote process:
-/// `$GIT_DIR/annex/ferry/keys/<uuid>` (shared/crypto-format.md §8.4).
-// moves to encryption.rs (the enc branch defines `key_cache_path(git_dir, uuid)`); keep the two
-// identical until then.
-pub fn key_cache_path(git_dir: &Path, uuid: &str) -> PathBuf {
-    git_dir.join("annex/ferry/keys").join(uuid)
-}
-
-/// The master key of a remote, for reading it: its plain `ferry_key`; for a wrapped one the
-/// unlock cache, else the passphrase; always checked against `ferry_keyid`.
-///
-/// enc-merge: the same order as PREPARE's key loading in `bin/src/encryption.rs`; use that
-/// function here once it exists (this one additionally prompts on a terminal).
+/// The master key of a remote, for reading it, loaded as the remote loads it at PREPARE
+/// ([`encryption::load_master_key`]: its plain `ferry_key`; for a wrapped one the unlock cache,
+/// else the passphrase from the environment or, here only, the terminal), checked against
+/// `ferry_keyid`.
 ///
 /// # Errors
 /// No `ferry_key`, no passphrase, a wrong one, or a key that is not the remote's.
-pub fn remote_master(repo: &Path, remote: &RemoteConfig) -> anyhow::Result<MasterKey> {
-    let (master, source) = match remote_token(remote)? {
-        KeyToken::Plain(master) => (master, "ferry_key".to_owned()),
-        KeyToken::Wrapped(wrapped) => {
-            let cache = crate::cli::repo::git_dir(repo)
-                .map(|dir| key_cache_path(&dir, &remote.uuid))
-                .ok()
-                .filter(|p| p.is_file());
-            match cache {
-                Some(path) => match token_from_file(&path)? {
-                    KeyToken::Plain(master) => (master, path.display().to_string()),
-                    KeyToken::Wrapped(_) => bail!(
-                        "the unlock cache {} holds a wrapped key; delete it and run `ferry unlock --remote {}`",
-                        path.display(),
-                        remote.name()
-                    ),
-                },
-                None => {
-                    let what = format!("remote {}", remote.name());
-                    let pass = read_passphrase(&what, false)?;
-                    let master = wrapped
-                        .unlock(&pass)
-                        .with_context(|| format!("cannot unlock the key of {what}"))?;
-                    (master, "ferry_key".to_owned())
-                }
+pub fn remote_master(repo_dir: &Path, remote: &RemoteConfig) -> anyhow::Result<MasterKey> {
+    let (settings, _) = remote_token(repo_dir, remote)?;
+    let git_dir = repo::git_dir(repo_dir)?;
+    let what = format!("remote {}", remote.name());
+    // A prompt's own failure (mistyped confirmation, unreadable terminal) is kept apart:
+    // `load_master_key` only knows its own errors.
+    let mut prompt_error = None;
+    let loaded =
+        encryption::load_master_key(&settings, &git_dir, &remote.uuid, remote.name(), || {
+            match encryption::passphrase_from_env()? {
+                Some(pass) => Ok(Some(pass)),
+                None => prompt_passphrase(&what, false).or_else(|e| {
+                    prompt_error = Some(e);
+                    Ok(None)
+                }),
             }
+        });
+    match (loaded, prompt_error) {
+        (Ok(master), _) => Ok(master),
+        (Err(_), Some(e)) => Err(e),
+        (Err(KeyLoadError::Key(e)), None) => {
+            Err(e).with_context(|| format!("cannot unlock the key of {what}"))
         }
-    };
-    check_key_id(remote, &master, &source)?;
-    Ok(master)
+        (Err(e), None) => Err(e.into()),
+    }
 }
 
 /// A master key from outside any repository: the token file named by `key_file` or by
@@ -262,38 +206,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cache_path_is_per_remote_uuid_under_annex() {
-        assert_eq!(
-            key_cache_path(Path::new("/r/.git"), "0a53-1"),
-            Path::new("/r/.git/annex/ferry/keys/0a53-1")
-        );
-    }
-
-    #[test]
-    fn key_file_round_trips_and_keyid_is_checked() {
+    fn key_file_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let master = MasterKey::generate().unwrap();
         let file = dir.path().join("k");
         write_token(&file, master.to_plain_token().expose(), false).unwrap();
         let back = master_from_key_file(Some(&file)).unwrap();
         assert_eq!(back.key_id(), master.key_id());
-
-        let mut remote = RemoteConfig {
-            uuid: "u".to_owned(),
-            fields: Default::default(),
-        };
-        remote.fields.insert("name".into(), "nas".into());
-        remote
-            .fields
-            .insert("ferry_keyid".into(), "0000000000000000".into());
-        let err = check_key_id(&remote, &master, "here").unwrap_err();
-        assert!(
-            err.to_string().contains("ferry_keyid=0000000000000000"),
-            "{err}"
-        );
-        remote
-            .fields
-            .insert("ferry_keyid".into(), master.key_id().to_string());
-        check_key_id(&remote, &master, "here").unwrap();
+        assert!(write_token(&file, "x", false).is_err());
     }
 }

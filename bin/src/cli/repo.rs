@@ -176,6 +176,19 @@ pub fn find_remote(repo: &Path, name: &str) -> anyhow::Result<RemoteConfig> {
     }
 }
 
+/// The typed settings of `remote`, as its remote process reads them at PREPARE.
+///
+/// # Errors
+/// Every problem of its configuration, in one message.
+pub fn settings_of(
+    repo: &Path,
+    remote: &RemoteConfig,
+) -> anyhow::Result<crate::settings::Settings> {
+    use crate::settings::{Phase, Settings};
+    Settings::from_config(|k| remote.get(k).map(str::to_owned), Phase::Use, repo)
+        .map_err(|e| anyhow::anyhow!("remote {} is misconfigured: {e}", remote.name()))
+}
+
 /// The secrets `remote` needs, as git-annex would hand them to the remote: from the
 /// environment, or from the credentials git-annex stored for it in `.git/annex/creds/`
 /// (`<uuid>-<name>`: the user on the first line, the secret on the second).

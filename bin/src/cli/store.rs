@@ -2,41 +2,26 @@
 //! repository's `remote.log`, or from flags when there is no repository) into the backend to
 //! read from and how a git-annex key maps to an object there.
 //!
-//! A plain remote keeps key `K` at `layout(K)`. An encrypted one (`ferry_encryption` other than
-//! `none`) keeps it under its HMAC object name `N = name_key(mac).object_name(K)`, at
-//! `layout(N)` (the name is laid out as if it were a key, so its hash directories leak nothing
-//! about `K`), sealed with ferry-crypto's format.
+//! Keys become object paths by [`crate::naming::object_path`], the remote's own rule. An
+//! encrypted store (`ferry_encryption` other than `none`) is read through the remote's
+//! [`SealedBackend`], so objects are opened and authenticated by the same code that wrote them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use ferry_backends::layout::object_path;
+use ferry_backends::sealed::SealedBackend;
 use ferry_backends::{Backend, ByteStream, ObjectPath};
-use ferry_crypto::{Encryption, Mac, MasterKey, NameKey, Opener, Transform};
-use futures::StreamExt as _;
+use ferry_crypto::{MasterKey, NameKey};
 use remote_proto::Key;
 
 use crate::cli::annex_branch::{BranchKeys, object_keys};
 use crate::cli::keys;
 use crate::cli::repo::{self, RemoteConfig};
+use crate::naming;
 use crate::settings::{Phase, Settings};
 use crate::storage;
-
-/// How keys become objects on a store.
-#[derive(Debug, Clone)]
-pub enum Naming {
-    /// The key is the object's name; its content is stored as it is.
-    Plain,
-    /// ferry's encryption: HMAC object names, sealed content.
-    Sealed {
-        /// Opens objects.
-        master: MasterKey,
-        /// Names objects.
-        names: NameKey,
-    },
-}
 
 /// A store opened for reading, with what is needed to find and read a key's objects.
 #[derive(Debug, Clone)]
@@ -47,10 +32,11 @@ pub struct Store {
     pub uuid: Option<String>,
     /// Its settings.
     pub settings: Settings,
-    /// The storage.
+    /// The storage; for an encrypted store, the [`SealedBackend`] over it (plaintext lengths,
+    /// verified reads).
     pub backend: Arc<dyn Backend>,
-    /// Plain or sealed.
-    pub naming: Naming,
+    /// The key that names objects, for an encrypted store.
+    pub names: Option<NameKey>,
     /// The `chunk=` size given for a store outside a repository (inside one, the chunk logs
     /// say how each key was chunked).
     pub chunk_size: Option<u64>,
@@ -121,12 +107,9 @@ impl Store {
                 remote.get("externaltype").unwrap_or("-")
             );
         }
-        let settings =
-            Settings::from_config(|k| remote.get(k).map(str::to_owned), Phase::Use, repo_dir)
-                .map_err(|e| anyhow::anyhow!("remote {} is misconfigured: {e}", remote.name()))?;
+        let settings = repo::settings_of(repo_dir, remote)?;
         let secrets = repo::secrets_for(repo_dir, remote, &settings);
-        let backend = storage::open(&settings, &secrets)?;
-        let naming = naming(&|k| remote.get(k).map(str::to_owned), || {
+        let (backend, names) = open_sealed(&settings, &secrets, || {
             keys::remote_master(repo_dir, remote)
         })?;
         Ok(Store {
@@ -134,7 +117,7 @@ impl Store {
             uuid: Some(remote.uuid.clone()),
             settings,
             backend,
-            naming,
+            names,
             chunk_size: None,
         })
     }
@@ -157,8 +140,7 @@ impl Store {
             fields: map.clone(),
         };
         let secrets = repo::secrets_for(&cwd, &fake, &settings);
-        let backend = storage::open(&settings, &secrets)?;
-        let naming = naming(&get, || {
+        let (backend, names) = open_sealed(&settings, &secrets, || {
             keys::master_from_key_file(spec.key_file.as_deref())
         })?;
         let chunk_size = match get("chunk").filter(|v| !v.is_empty()) {
@@ -172,51 +154,39 @@ impl Store {
             uuid: None,
             settings,
             backend,
-            naming,
+            names,
             chunk_size,
         })
     }
 
     /// Whether content is sealed with ferry's encryption.
     pub fn is_sealed(&self) -> bool {
-        matches!(self.naming, Naming::Sealed { .. })
+        self.names.is_some()
     }
 
-    /// Where `key`'s object is.
+    /// Where `key`'s object is (the backend applies the prefix itself).
     ///
     /// # Errors
     /// A key the layouts cannot name (a `\` in it).
     pub fn path_of(&self, key: &Key) -> anyhow::Result<ObjectPath> {
-        let named = match &self.naming {
-            Naming::Plain => key.clone(),
-            Naming::Sealed { names, .. } => {
-                let name = names.object_name(key.as_str().as_bytes());
-                Key::parse(&name).context("an HMAC object name parses as a key")?
-            }
-        };
-        // The backend applies the prefix itself.
-        object_path(self.settings.layout, None, &named)
-            .with_context(|| format!("ferry cannot name an object for {key}"))
+        Ok(naming::object_path(
+            self.settings.layout,
+            self.names.as_ref(),
+            key,
+        )?)
     }
 
     /// The content of the object at `path`: as stored for a plain store; decrypted and
-    /// authenticated, segment by segment, for a sealed one (the object name is the path's file
-    /// name). A sealed stream ends with an error, never quietly, when the object is damaged.
+    /// authenticated by the [`SealedBackend`] for a sealed one, whose stream ends with an error,
+    /// never quietly, when the object is damaged.
     ///
     /// # Errors
     /// The object cannot be read.
     pub async fn read(&self, path: &ObjectPath) -> anyhow::Result<ByteStream> {
-        let raw = self
-            .backend
+        self.backend
             .get(path, 0)
             .await
-            .with_context(|| format!("cannot read {path} from {}", self.name))?;
-        Ok(match &self.naming {
-            Naming::Plain => raw,
-            Naming::Sealed { master, .. } => {
-                Opener::new(master, path.file_name()).stream(raw).boxed()
-            }
-        })
+            .with_context(|| format!("cannot read {path} from {}", self.name))
     }
 }
 
@@ -275,33 +245,24 @@ pub fn describe_read_error(err: &std::io::Error) -> String {
     }
 }
 
-/// The naming a remote's config asks for; `master` is only called for an encrypted one.
-///
-/// enc-merge: once the enc branch lands, read `ferry_encryption`/`ferry_mac` from its typed
-/// settings instead of the raw map, and let [`Store::read`] wrap the backend in its
-/// `SealedBackend` rather than opening here; the naming rule (HMAC name laid out as a key) is
-/// the same on both sides and `tests/sealed.rs` pins it.
-fn naming(
-    get: &dyn Fn(&str) -> Option<String>,
+/// Opens the storage `settings` describe; for an encrypted store wraps it in the remote's
+/// [`SealedBackend`] with the key `master` gives (only called then) and returns the key that
+/// names its objects.
+fn open_sealed(
+    settings: &Settings,
+    secrets: &storage::StorageSecrets,
     master: impl FnOnce() -> anyhow::Result<MasterKey>,
-) -> anyhow::Result<Naming> {
-    let value = |k: &str| get(k).filter(|v| !v.is_empty());
-    let encryption: Encryption = match value("ferry_encryption") {
-        None => Encryption::None,
-        Some(v) => v.parse()?,
-    };
-    if encryption == Encryption::None {
-        return Ok(Naming::Plain);
-    }
-    let mac: Mac = match value("ferry_mac") {
-        None => Mac::default(),
-        Some(v) => v.parse()?,
+) -> anyhow::Result<(Arc<dyn Backend>, Option<NameKey>)> {
+    let backend = storage::open(settings, secrets)?;
+    let Some(algorithm) = settings.encryption.encryption.algorithm() else {
+        return Ok((backend, None));
     };
     let master = master()?;
-    Ok(Naming::Sealed {
-        names: master.name_key(mac),
-        master,
-    })
+    let names = master.name_key(settings.encryption.mac);
+    Ok((
+        Arc::new(SealedBackend::new(backend, master, algorithm)),
+        Some(names),
+    ))
 }
 
 #[cfg(test)]

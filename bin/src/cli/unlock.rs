@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::cli::keys;
 use crate::cli::repo::{self, RemoteConfig};
+use crate::encryption;
 
 /// What unlocking did.
 #[derive(Debug, Serialize)]
@@ -22,38 +23,40 @@ pub struct Unlocked {
     pub cache: Option<PathBuf>,
 }
 
-/// Unlocks `remote`'s key with the passphrase and writes the cache file (mode 0600, plain token
-/// and a newline, replaced atomically).
+/// Unlocks `remote`'s key with the passphrase (always: a cache already there is replaced, not
+/// trusted) and writes the cache file ([`encryption::write_key_cache`]).
 ///
 /// # Errors
 /// No `ferry_key`, no or a wrong passphrase, a key that is not `ferry_keyid`'s, or the cache
 /// cannot be written.
 pub fn unlock(repo_dir: &Path, remote: &RemoteConfig) -> anyhow::Result<Unlocked> {
-    let wrapped = match keys::remote_token(remote)? {
-        KeyToken::Plain(master) => {
-            keys::check_key_id(remote, &master, "ferry_key")?;
-            return Ok(Unlocked {
-                remote: remote.name().to_owned(),
-                key_id: master.key_id().to_string(),
-                cache: None,
-            });
+    let (settings, token) = keys::remote_token(repo_dir, remote)?;
+    let (master, wrapped) = match token {
+        // Nothing to unlock: the remote process reads a plain key as it is.
+        KeyToken::Plain(master) => (master, false),
+        KeyToken::Wrapped(wrapped) => {
+            let what = format!("remote {}", remote.name());
+            let pass = keys::read_passphrase(&what, false)?;
+            let master = wrapped
+                .unlock(pass.expose())
+                .with_context(|| format!("cannot unlock the key of {what}"))?;
+            (master, true)
         }
-        KeyToken::Wrapped(wrapped) => wrapped,
     };
-    let what = format!("remote {}", remote.name());
-    let pass = keys::read_passphrase(&what, false)?;
-    let master = wrapped
-        .unlock(&pass)
-        .with_context(|| format!("cannot unlock the key of {what}"))?;
-    keys::check_key_id(remote, &master, "ferry_key")?;
-    let cache = keys::key_cache_path(&repo::git_dir(repo_dir)?, &remote.uuid);
-    if let Some(dir) = cache.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    keys::write_token(&cache, master.to_plain_token().expose(), true)?;
+    encryption::checked_id(&master, settings.key_id, "ferry_key")?;
+    let cache = if wrapped {
+        let git_dir = repo::git_dir(repo_dir)?;
+        Some(encryption::write_key_cache(
+            &git_dir,
+            &remote.uuid,
+            &master,
+        )?)
+    } else {
+        None
+    };
     Ok(Unlocked {
         remote: remote.name().to_owned(),
         key_id: master.key_id().to_string(),
-        cache: Some(cache),
+        cache,
     })
 }

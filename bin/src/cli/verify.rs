@@ -14,7 +14,7 @@ use crate::cli::annex_branch::BranchKeys;
 use crate::cli::checksum::ContentCheck;
 use crate::cli::ls::unescape_key;
 use crate::cli::progress;
-use crate::cli::store::{Naming, Store, describe_read_error};
+use crate::cli::store::{Store, describe_read_error};
 
 /// One bad object or missing key.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -93,11 +93,12 @@ pub async fn verify(store: &Store, branch: Option<&BranchKeys>) -> anyhow::Resul
     let mut keyless: Vec<ListEntry> = Vec::new();
     let listed: BTreeSet<ObjectPath> = entries.iter().map(|e| e.path.clone()).collect();
     for entry in entries {
-        let key = match &store.naming {
-            Naming::Plain => unescape_key(entry.path.file_name())
+        let key = if store.is_sealed() {
+            known.get(&entry.path).cloned()
+        } else {
+            unescape_key(entry.path.file_name())
                 .and_then(|k| Key::parse(&k).ok())
-                .or_else(|| known.get(&entry.path).cloned()),
-            Naming::Sealed { .. } => known.get(&entry.path).cloned(),
+                .or_else(|| known.get(&entry.path).cloned())
         };
         let Some(key) = key else {
             keyless.push(entry);

@@ -148,7 +148,13 @@ impl Repo {
 
     /// `git annex initremote NAME type=external externaltype=ferry directory=STORE ...`.
     pub fn init_ferry(&self, name: &str, params: &[&str]) {
-        let dir = format!("directory={}", self.store.display());
+        run_ok(self.initremote_command(name, &self.store, params));
+    }
+
+    /// The `git annex initremote` of a ferry remote `name` on the directory `store`, with
+    /// `params` (and `encryption=none` unless they say otherwise), for a caller to add to.
+    pub fn initremote_command(&self, name: &str, store: &Path, params: &[&str]) -> Command {
+        let dir = format!("directory={}", store.display());
         let mut args = vec![
             "initremote",
             name,
@@ -160,7 +166,7 @@ impl Repo {
             args.push("encryption=none");
         }
         args.extend_from_slice(params);
-        self.annex(&args);
+        self.command("git-annex", &args)
     }
 
     /// The annex key of a file in the work tree.
