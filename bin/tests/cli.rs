@@ -28,6 +28,9 @@ fn doctor_finds_an_unplugged_disk_and_ls_maps_objects_to_keys() {
     assert_eq!(entries.len(), 1, "{listed}");
     assert_eq!(entries[0]["key"], serde_json::Value::String(key.clone()));
     assert_eq!(entries[0]["size"], 13);
+    // The remote can also be named with --remote, as in the other commands.
+    let flagged = ferry(&repo, &["ls", "--remote", "nas", "--json"]);
+    assert_eq!(flagged.stdout, ls.stdout, "{}", all_output(&flagged));
 
     std::fs::rename(&repo.store, repo.tmp.path().join("away")).expect("unplug");
     let bad = ferry(&repo, &["doctor", "nas"]);

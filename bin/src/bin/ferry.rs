@@ -105,17 +105,43 @@ impl StoreArgs {
     }
 }
 
+/// A remote named either way: `ferry ls nas` or, like the other commands, `ferry ls --remote nas`.
+#[derive(Args)]
+struct RemoteName {
+    /// The remote's name (as in `git annex info`) or UUID.
+    #[arg(value_name = "NAME", required_unless_present = "flag")]
+    positional: Option<String>,
+    /// The same, as a flag.
+    #[arg(
+        long = "remote",
+        id = "flag",
+        value_name = "NAME",
+        conflicts_with = "positional"
+    )]
+    flag: Option<String>,
+}
+
+impl RemoteName {
+    fn name(&self) -> &str {
+        // clap makes sure exactly one of the two is given.
+        self.positional
+            .as_deref()
+            .or(self.flag.as_deref())
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Check a remote's configuration and store, and say how to fix each problem.
     Doctor {
-        /// The remote's name (as in `git annex info`) or UUID.
-        remote: String,
+        #[command(flatten)]
+        remote: RemoteName,
     },
     /// List the objects in a remote's store and the git-annex key each one holds.
     Ls {
-        /// The remote's name (as in `git annex info`) or UUID.
-        remote: String,
+        #[command(flatten)]
+        remote: RemoteName,
     },
     /// Print where git-annex keys are stored under each layout (or one).
     Locate {
@@ -231,7 +257,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         .context("cannot start the async runtime")?;
     match cli.command {
         Command::Doctor { remote } => {
-            let config = cli::repo::find_remote(&repo, &remote)?;
+            let config = cli::repo::find_remote(&repo, remote.name())?;
             let findings = runtime.block_on(cli::doctor::doctor(&repo, &config));
             let bad = findings.iter().any(|f| !f.ok);
             if cli.json {
@@ -253,7 +279,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(i32::from(bad))
         }
         Command::Ls { remote } => {
-            let config = cli::repo::find_remote(&repo, &remote)?;
+            let config = cli::repo::find_remote(&repo, remote.name())?;
             let settings = cli::repo::settings_of(&repo, &config)?;
             let secrets = cli::repo::secrets_for(&repo, &config, &settings);
             // The stored objects as they are (sizes on the store), whether or not the key is at
