@@ -4,11 +4,13 @@
 //!   special remote protocol (through `remote-proto`) with a storage `Backend`.
 //! - [`settings`]: the remote's configuration, from initremote parameters to typed settings.
 //! - [`storage`]: opens the storage the settings name.
+//! - [`rclone_conf`]: `target=`: an rclone remote from the user's rclone.conf as ferry storage.
 //! - [`logging`]: `tracing` to stderr or `FERRY_LOG_FILE`, never stdout.
 //! - [`cli`]: the `ferry` command for people.
 
 pub mod cli;
 pub mod logging;
+pub mod rclone_conf;
 pub mod remote;
 pub mod settings;
 pub mod storage;

@@ -49,7 +49,9 @@ pub async fn doctor(repo: &Path, remote: &RemoteConfig) -> Vec<Finding> {
     let settings = match Settings::from_config(
         |k| remote.get(k).map(str::to_owned),
         Phase::Use,
-        Path::new("/"),
+        // A target= remote's relative local path is relative to the work tree, where git-annex
+        // runs the remote.
+        repo,
     ) {
         Ok(s) => {
             out.push(finding(
