@@ -7,6 +7,7 @@ mod cloud;
 mod crash;
 mod large;
 mod protocol_lines;
+mod rclone_target;
 mod testremote;
 mod unavailable;
 mod workflows;
