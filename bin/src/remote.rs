@@ -56,8 +56,9 @@ impl FerryRemote {
     }
 }
 
-/// Reads every known config key from git-annex, and `externaltype`, which tells which rclone
-/// bridge wrote a migrated `target=` config (their defaults differ).
+/// Reads every known config key from git-annex, and `externaltype`, which can tell which rclone
+/// bridge wrote a `target=` config (their defaults differ). At `enableremote NAME
+/// externaltype=ferry` git-annex already answers `ferry`, so there the stored names decide.
 async fn read_settings(annex: &Annex, phase: Phase) -> Result<Settings, Failure> {
     let mut values = Vec::with_capacity(CONFIG_KEYS.len() + 1);
     let names = CONFIG_KEYS

@@ -356,3 +356,101 @@ fn encrypted_rclone_conf_and_unsupported_types_are_refused_with_what_to_do() {
         all_output(&out)
     );
 }
+
+/// A directory on PATH holding `git-annex-remote-<name>` → `program`, so git-annex can run a
+/// peer bridge.
+fn peer_path(repo: &Repo, name: &str, program: &Path) -> String {
+    let bin = repo.tmp.path().join("peer-bin");
+    std::fs::create_dir_all(&bin).expect("create peer bin dir");
+    std::os::unix::fs::symlink(program, bin.join(format!("git-annex-remote-{name}")))
+        .expect("link the peer remote");
+    format!("{}:{}", bin.display(), crate::support::test_path())
+}
+
+/// Stores two files with a real rclone bridge (`externaltype`, its own config `params`),
+/// switches the remote to ferry with `git annex enableremote NAME externaltype=ferry`, and
+/// checks that ferry finds, verifies and serves the bridge's objects.
+fn migrate_from(externaltype: &str, program: &Path, params: &[&str]) -> Repo {
+    let repo = Repo::new();
+    let conf = write_conf(&repo, "[mylocal]\ntype = local\n");
+    let path = peer_path(&repo, externaltype, program);
+    let run = |args: &[&str]| {
+        let mut cmd = repo.command("git-annex", args);
+        cmd.env("RCLONE_CONFIG", &conf).env("PATH", &path);
+        run_ok(cmd)
+    };
+    let other = pseudo_random(11, 2000);
+    repo.write("hello.txt", HELLO);
+    repo.write("other.bin", &other);
+    repo.add_all();
+    let externaltype_arg = format!("externaltype={externaltype}");
+    let mut init = vec!["initremote", "old", "type=external", &externaltype_arg];
+    init.extend_from_slice(params);
+    init.push("encryption=none");
+    run(&init);
+    run(&["copy", "--to", "old", "."]);
+    run(&["enableremote", "old", "externaltype=ferry"]);
+    let log = remote_log(&repo);
+    assert!(log.contains("externaltype=ferry"), "{log}");
+    run(&["drop", "."]);
+    run(&["fsck", "--from", "old", "."]);
+    run(&["get", "--from", "old", "."]);
+    assert_eq!(
+        std::fs::read(repo.dir.join("hello.txt")).expect("read"),
+        HELLO
+    );
+    assert_eq!(
+        std::fs::read(repo.dir.join("other.bin")).expect("read"),
+        other
+    );
+    repo
+}
+
+/// The rclone executable the test servers use (`scripts/test-servers start` installs it).
+fn rclone_program() -> PathBuf {
+    std::env::split_paths(&crate::support::test_path())
+        .map(|d| d.join("rclone"))
+        .find(|p| p.is_file())
+        .expect("rclone is not on PATH nor in .venv: run scripts/test-servers start")
+}
+
+#[test]
+fn enableremote_switches_an_rclone_gitannex_remote_to_ferry_with_its_defaults() {
+    // rclone runs `rclone gitannex` when started as git-annex-remote-rclone-builtin. It stores
+    // only rcloneremotename here; ferry must apply its defaults (nodir, git-annex-rclone).
+    let repo = migrate_from(
+        "rclone-builtin",
+        &rclone_program(),
+        &["rcloneremotename=mylocal"],
+    );
+    assert!(
+        repo.dir.join("git-annex-rclone").join(HELLO_KEY).is_file(),
+        "not where rclone gitannex put it"
+    );
+    let log = remote_log(&repo);
+    assert!(
+        log.contains("layout=nodir") && log.contains("prefix=git-annex-rclone"),
+        "{log}"
+    );
+}
+
+/// Needs the bash git-annex-remote-rclone, which is not in the repository: `scripts/compat-matrix
+/// rclone-bash` unpacks Debian's package (0.6) into /tmp/ferry-compat/deb/usr/bin/. Run with
+/// `FERRY_TEST_RCLONE_BASH=/path/to/git-annex-remote-rclone cargo test -p ferry --test main --
+/// --ignored enableremote_switches_a_bash`.
+#[test]
+#[ignore = "needs the bash git-annex-remote-rclone (FERRY_TEST_RCLONE_BASH)"]
+fn enableremote_switches_a_bash_rclone_remote_to_ferry() {
+    let script = need("FERRY_TEST_RCLONE_BASH");
+    // Its defaults: prefix git-annex (relative to the work tree for a local remote), layout lower.
+    let repo = migrate_from("rclone", Path::new(&script), &["target=mylocal"]);
+    assert!(
+        repo.dir.join("git-annex").join(HELLO_LOWER).is_file(),
+        "not where the bash remote put it"
+    );
+    let log = remote_log(&repo);
+    assert!(
+        log.contains("rclone_layout=lower") && log.contains("prefix=git-annex "),
+        "{log}"
+    );
+}
