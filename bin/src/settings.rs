@@ -354,8 +354,7 @@ impl Settings {
                     Bridge::Bash => Layout::Lower,
                     Bridge::RcloneGitannex => Layout::Nodir,
                 }),
-                value("storage"),
-                value("fsync").is_none_or(|v| parse_bool("fsync", &v, &mut errors)),
+                &value,
                 phase,
                 cwd,
                 errors,
@@ -457,17 +456,18 @@ impl Settings {
 
     /// Settings of a `target=` remote: the storage is what the rclone remote resolves to, read
     /// now (at INITREMOTE and at every PREPARE, like the bash remote), never stored.
-    #[allow(clippy::too_many_arguments)]
+    /// `value` gives ferry's own keys that still apply: `fsync` for a local remote, and
+    /// `gdrive_endpoint` for a drive remote (tests point it at a fake Drive).
     fn from_rclone(
         rclone: RcloneTarget,
         layout: Layout,
-        storage: Option<String>,
-        fsync: bool,
+        value: &dyn Fn(&str) -> Option<String>,
         phase: Phase,
         cwd: &Path,
         mut errors: Vec<String>,
     ) -> Result<Settings, ConfigErrors> {
-        if let Some(storage) = storage {
+        let fsync = value("fsync").is_none_or(|v| parse_bool("fsync", &v, &mut errors));
+        if let Some(storage) = value("storage") {
             errors.push(format!(
                 "target={} and storage={storage} both say where objects go; give one of them",
                 rclone.target
@@ -499,6 +499,10 @@ impl Settings {
                 rclone.prefix
             ));
         }
+        let mut resolved = resolved;
+        if let Some(Storage::Gdrive { endpoint, .. }) = resolved.as_mut().map(|r| &mut r.storage) {
+            *endpoint = value("gdrive_endpoint");
+        }
         match resolved {
             Some(r) if errors.is_empty() => Ok(Settings {
                 storage: r.storage,
@@ -526,8 +530,14 @@ impl Settings {
             if let Some(file) = &rclone.config_file {
                 out.push(("rclone_config", file.to_string_lossy().into_owned()));
             }
-            if let Storage::Directory { fsync, .. } = &self.storage {
-                out.push(("fsync", if *fsync { "yes" } else { "no" }.to_owned()));
+            match &self.storage {
+                Storage::Directory { fsync, .. } => {
+                    out.push(("fsync", if *fsync { "yes" } else { "no" }.to_owned()));
+                }
+                Storage::Gdrive {
+                    endpoint: Some(e), ..
+                } => out.push(("gdrive_endpoint", e.clone())),
+                _ => {}
             }
             return out;
         }

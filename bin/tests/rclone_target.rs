@@ -454,3 +454,60 @@ fn enableremote_switches_a_bash_rclone_remote_to_ferry() {
         "{log}"
     );
 }
+
+#[test]
+fn drive_target_from_rclone_conf_stores_in_the_folder_and_gets_back() {
+    use crate::cloud::gdrive_fake;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime for the fake");
+    let fake = runtime.block_on(async { gdrive_fake::FakeDrive::start() });
+    let root = fake.add_folder("root", "annex");
+    let repo = Repo::new();
+    let token = fake
+        .credentials()
+        .token
+        .to_json()
+        .expose()
+        .replace('\n', "");
+    // A drive remote as `rclone config` writes it: the token JSON on one line.
+    let conf = write_conf(
+        &repo,
+        &format!(
+            "[gd]\ntype = drive\nclient_id = {}\nclient_secret = {}\nscope = drive\nroot_folder_id = {root}\ntoken = {token}\n",
+            gdrive_fake::CLIENT_ID,
+            gdrive_fake::CLIENT_SECRET
+        ),
+    );
+    let endpoint = format!("gdrive_endpoint={}", fake.url());
+    annex_with(
+        &repo,
+        &conf,
+        &[
+            "initremote",
+            "drive",
+            "type=external",
+            "externaltype=ferry",
+            "target=gd",
+            "prefix=store",
+            &endpoint,
+            "encryption=none",
+        ],
+    );
+    repo.write("hello.txt", HELLO);
+    repo.add_all();
+    annex_with(&repo, &conf, &["copy", "--to", "drive", "hello.txt"]);
+    assert_eq!(
+        fake.at_path(&root, &format!("store/{HELLO_LOWER}")).len(),
+        1,
+        "object not at store/{HELLO_LOWER} in the root folder"
+    );
+    round_trip(&repo, "drive", &|args| annex_with(&repo, &conf, args));
+    let log = remote_log(&repo);
+    assert!(
+        !log.contains(gdrive_fake::CLIENT_SECRET) && !log.contains(gdrive_fake::REFRESH_TOKEN),
+        "{log}"
+    );
+}

@@ -36,7 +36,7 @@ pub async fn doctor(repo: &Path, remote: &RemoteConfig) -> Vec<Finding> {
             "remote type",
             false,
             format!(
-                "{} is type={} externaltype={}, not a ferry remote; switch it with `git annex enableremote {} externaltype=ferry` (plus directory=… for a store made by another tool)",
+                "{} is type={} externaltype={}, not a ferry remote; switch it with `git annex enableremote {} externaltype=ferry` (a remote of the rclone bridges keeps its target= and prefix=; add directory=… for a store made by another tool)",
                 remote.name(),
                 remote.get("type").unwrap_or("?"),
                 remote.get("externaltype").unwrap_or("-"),
