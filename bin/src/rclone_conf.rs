@@ -418,14 +418,20 @@ impl RcloneRemote {
                         "endpoint = {endpoint} has a path, which ferry does not support; give the server's URL without one"
                     )));
                 }
-                let (host, port) = match authority.rsplit_once(':') {
-                    Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
+                // An IPv6 address is bracketed ([::1]:9000); only a colon after it is a port.
+                let port_sep = match authority.rfind(']') {
+                    Some(close) => authority[close..].find(':').map(|i| close + i),
+                    None => authority.rfind(':'),
+                };
+                let (host, port) = match port_sep {
+                    Some(i) => {
+                        let p = &authority[i + 1..];
                         let port = p.parse::<u16>().map_err(|_| {
                             self.problem(format!("endpoint = {endpoint}: {p} is not a port"))
                         })?;
-                        (h.to_owned(), Some(port))
+                        (authority[..i].to_owned(), Some(port))
                     }
-                    _ => (authority.to_owned(), None),
+                    None => (authority.to_owned(), None),
                 };
                 (Some(host), port, protocol)
             }
@@ -842,6 +848,55 @@ remote = mylocal:/x
             .resolve("", Path::new("/"), true)
             .unwrap_err();
         assert!(e.to_string().contains("prefix=BUCKET"), "{e}");
+    }
+
+    #[test]
+    fn s3_endpoint_forms_become_protocol_host_and_port() {
+        for (endpoint, protocol, host, port) in [
+            ("s3.example.org", "https", "s3.example.org", None),
+            ("http://minio.lan:9000/", "http", "minio.lan", Some(9000)),
+            ("https://[::1]:9000", "https", "[::1]", Some(9000)),
+            ("https://[::1]", "https", "[::1]", None),
+        ] {
+            let conf = RcloneConf::parse(
+                Path::new("/c"),
+                &format!("[r]\ntype = s3\nendpoint = {endpoint}\naccess_key_id = a\nsecret_access_key = b\n"),
+            )
+            .unwrap();
+            let r = conf
+                .remote("r", &Env::new())
+                .unwrap()
+                .resolve("b", Path::new("/"), true)
+                .unwrap();
+            let Storage::S3 {
+                protocol: pr,
+                host: h,
+                port: po,
+                path_style,
+                ..
+            } = &r.storage
+            else {
+                panic!("not s3: {r:?}");
+            };
+            assert_eq!(
+                (pr.as_str(), h.as_deref(), *po),
+                (protocol, Some(host), port),
+                "{endpoint}"
+            );
+            // force_path_style defaults to true for any server but AWS.
+            assert!(*path_style, "{endpoint}");
+        }
+        let conf = RcloneConf::parse(
+            Path::new("/c"),
+            "[r]\ntype = s3\nendpoint = ftp://x\naccess_key_id = a\nsecret_access_key = b\n",
+        )
+        .unwrap();
+        let e = conf
+            .remote("r", &Env::new())
+            .unwrap()
+            .resolve("b", Path::new("/"), true)
+            .unwrap_err();
+        assert!(e.to_string().contains("endpoint = ftp://x"), "{e}");
     }
 
     #[test]

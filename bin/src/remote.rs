@@ -546,7 +546,12 @@ impl SpecialRemote for FerryRemote {
             ("location", d.location),
             ("layout", p.layout().as_str().to_owned()),
         ];
-        if let Some(prefix) = &p.settings.prefix {
+        if let Some(rclone) = &p.settings.rclone {
+            // The rclone remote and path, as the user wrote them; the storage above is what
+            // they resolved to in rclone.conf.
+            fields.push(("target", rclone.target.clone()));
+            fields.push(("rclone path", rclone.prefix.clone()));
+        } else if let Some(prefix) = &p.settings.prefix {
             fields.push(("prefix", prefix.as_str().to_owned()));
         }
         if let Storage::Directory { fsync, .. } = &p.settings.storage {

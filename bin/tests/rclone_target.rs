@@ -267,6 +267,13 @@ fn local_target_finds_objects_the_bash_remote_placed() {
         store.join(path.as_str()).is_file(),
         "{path} not in the store"
     );
+    let info = annex_with(&repo, &conf, &["info", "old"]);
+    assert!(
+        stdout(&info).contains("target: mylocal")
+            && stdout(&info).contains(&format!("location: {}", store.display())),
+        "{}",
+        stdout(&info)
+    );
     let log = remote_log(&repo);
     assert!(
         log.contains("target=mylocal")
