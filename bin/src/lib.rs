@@ -6,6 +6,7 @@
 //! - [`encryption`]: ferry's own encryption: the master key made at INITREMOTE, loaded at
 //!   PREPARE (key cache, passphrase, key-id pinning).
 //! - [`storage`]: opens the storage the settings name.
+//! - [`rclone_conf`]: `target=`: an rclone remote from the user's rclone.conf as ferry storage.
 //! - [`logging`]: `tracing` to stderr or `FERRY_LOG_FILE`, never stdout.
 //! - [`cli`]: the `ferry` command for people.
 
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod encryption;
 pub mod logging;
 pub mod naming;
+pub mod rclone_conf;
 pub mod remote;
 pub mod settings;
 pub mod storage;

@@ -33,6 +33,7 @@ use tokio::sync::OnceCell;
 use crate::encryption::{self, KeyLoadError};
 use crate::naming::{self, NamingError};
 use crate::settings::{CONFIG_KEYS, Phase, Settings, Storage};
+use crate::storage::rclone_secrets;
 use crate::storage::{self, Login, StorageSecrets, creds_names};
 use ferry_crypto::Secret;
 
@@ -69,15 +70,21 @@ impl FerryRemote {
     }
 }
 
-/// Reads every known config key from git-annex.
+/// Reads every known config key from git-annex, and `externaltype`, which can tell which rclone
+/// bridge wrote a `target=` config (their defaults differ). At `enableremote NAME
+/// externaltype=ferry` git-annex already answers `ferry`, so there the stored names decide.
 async fn read_settings(annex: &Annex, phase: Phase) -> Result<Settings, Failure> {
-    let mut values = Vec::with_capacity(CONFIG_KEYS.len());
-    for key in CONFIG_KEYS {
+    let mut values = Vec::with_capacity(CONFIG_KEYS.len() + 1);
+    let names = CONFIG_KEYS
+        .iter()
+        .map(|k| k.name)
+        .chain(std::iter::once("externaltype"));
+    for name in names {
         let value = annex
-            .get_config(key.name)
+            .get_config(name)
             .await
-            .map_err(|e| Failure::new(format!("cannot read setting {}: {e}", key.name)))?;
-        values.push((key.name, value));
+            .map_err(|e| Failure::new(format!("cannot read setting {name}: {e}")))?;
+        values.push((name, value));
     }
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     Settings::from_config(
@@ -140,12 +147,17 @@ async fn login(
     }
 }
 
-/// Gathers the secrets the configured storage needs.
+/// Gathers the secrets the configured storage needs. A `target=` remote's come from rclone.conf,
+/// read again each time and never handed to git-annex's creds store.
 async fn load_secrets(
     annex: &Annex,
     settings: &Settings,
     phase: Phase,
 ) -> Result<StorageSecrets, Failure> {
+    if let Some(rclone) = &settings.rclone {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        return rclone_secrets(rclone, &cwd).map_err(Failure::new);
+    }
     let mut secrets = StorageSecrets::default();
     match &settings.storage {
         Storage::Directory { .. } => {}
@@ -687,7 +699,12 @@ impl SpecialRemote for FerryRemote {
             ("location", d.location),
             ("layout", p.layout().as_str().to_owned()),
         ];
-        if let Some(prefix) = &p.settings.prefix {
+        if let Some(rclone) = &p.settings.rclone {
+            // The rclone remote and path, as the user wrote them; the storage above is what
+            // they resolved to in rclone.conf.
+            fields.push(("target", rclone.target.clone()));
+            fields.push(("rclone path", rclone.prefix.clone()));
+        } else if let Some(prefix) = &p.settings.prefix {
             fields.push(("prefix", prefix.as_str().to_owned()));
         }
         if let Storage::Directory { fsync, .. } = &p.settings.storage {

@@ -33,8 +33,24 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         description: "storage=directory: the directory that holds the objects (a disk, a NAS mount); must exist",
     },
     ConfigKey {
+        name: "target",
+        description: "the name of a remote in your rclone.conf (s3, webdav, drive or local) to use instead of storage=; its credentials stay in rclone.conf; as git-annex-remote-rclone names it",
+    },
+    ConfigKey {
+        name: "rcloneremotename",
+        description: "the same as target= (rclone gitannex's name, accepted for migration)",
+    },
+    ConfigKey {
+        name: "rclone_config",
+        description: "target=: the rclone.conf to read (default: where rclone looks: RCLONE_CONFIG, ~/.config/rclone/rclone.conf, ...)",
+    },
+    ConfigKey {
         name: "prefix",
-        description: "a sub-path inside the storage under which objects are kept (default: none)",
+        description: "a sub-path inside the storage under which objects are kept (default: none); with target= the rclone path inside the remote, BUCKET/path for s3 (default: git-annex)",
+    },
+    ConfigKey {
+        name: "rcloneprefix",
+        description: "the same as prefix= (rclone gitannex's name, accepted for migration)",
     },
     ConfigKey {
         name: "layout",
@@ -178,11 +194,35 @@ impl Storage {
     }
 }
 
+/// A remote whose storage is an rclone remote (`target=`), kept as the user gave it: this, not
+/// the storage it resolves to, is what is stored, so the credentials stay in rclone.conf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RcloneTarget {
+    /// `target=`: `NAME`, `NAME:` or `NAME:path`.
+    pub target: String,
+    /// `prefix=`: the rclone path inside the remote (for s3 `BUCKET/path`), defaults applied.
+    pub prefix: String,
+    /// `rclone_config=`, when given.
+    pub config_file: Option<PathBuf>,
+}
+
+/// The defaults of the bridge that created a configuration, for `target=` remotes: a value
+/// missing from remote.log means the default of whoever wrote it (shared/peers.md §0.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bridge {
+    /// git-annex-remote-rclone (and ferry itself): prefix `git-annex`, layout `lower`.
+    Bash,
+    /// `rclone gitannex`: prefix `git-annex-rclone`, layout `nodir`; it never stores defaults.
+    RcloneGitannex,
+}
+
 /// The typed configuration of one remote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// Where objects are kept.
+    /// Where objects are kept (for `target=`, what the rclone remote resolved to).
     pub storage: Storage,
+    /// `target=`: the rclone remote the storage comes from.
+    pub rclone: Option<RcloneTarget>,
     /// The sub-path under which objects are kept, if any.
     pub prefix: Option<ObjectPath>,
     /// How keys are arranged under the prefix.
@@ -368,8 +408,10 @@ fn s3_storage(value: &dyn Fn(&str) -> Option<String>, errors: &mut Vec<String>) 
 }
 
 impl Settings {
-    /// Builds settings from config values (`get(name)` = the value, empty or `None` when unset).
-    /// `cwd` makes a relative `directory=` absolute at INITREMOTE.
+    /// Builds settings from config values (`get(name)` = the value, empty or `None` when unset;
+    /// `externaltype` is asked for too, to tell which rclone bridge wrote a migrated config).
+    /// `cwd` makes a relative `directory=` absolute at INITREMOTE. With `target=`, the storage
+    /// comes from rclone.conf, found and overridden through this process's environment.
     ///
     /// # Errors
     /// Every bad or conflicting value, each naming its key and what would be valid.
@@ -396,9 +438,45 @@ impl Settings {
                 Err(e) => errors.push(format!("{name}={v}: {e}")),
             }
         }
-        let layout = layout.map(|(_, l)| l).unwrap_or_default();
+        let layout_given = layout.map(|(_, l)| l);
 
-        let prefix = match value("prefix") {
+        let target = agreed(&value, "target", "rcloneremotename", &mut errors);
+        let prefix_given = agreed(&value, "prefix", "rcloneprefix", &mut errors);
+        if let Some(target) = target {
+            let bridge = if value("externaltype").as_deref() == Some("rclone-builtin")
+                || ["target", "prefix", "rclone_layout"]
+                    .iter()
+                    .all(|n| value(n).is_none())
+            {
+                Bridge::RcloneGitannex
+            } else {
+                Bridge::Bash
+            };
+            return Settings::from_rclone(
+                RcloneTarget {
+                    target,
+                    prefix: prefix_given.unwrap_or_else(|| {
+                        match bridge {
+                            Bridge::Bash => "git-annex",
+                            Bridge::RcloneGitannex => "git-annex-rclone",
+                        }
+                        .to_owned()
+                    }),
+                    config_file: value("rclone_config").map(PathBuf::from),
+                },
+                layout_given.unwrap_or(match bridge {
+                    Bridge::Bash => Layout::Lower,
+                    Bridge::RcloneGitannex => Layout::Nodir,
+                }),
+                &value,
+                phase,
+                cwd,
+                errors,
+            );
+        }
+        let layout = layout_given.unwrap_or_default();
+
+        let prefix = match prefix_given {
             None => None,
             Some(p) => {
                 let trimmed = p.trim_matches('/');
@@ -484,7 +562,70 @@ impl Settings {
         match (storage, errors.is_empty()) {
             (Some(storage), true) => Ok(Settings {
                 storage,
+                rclone: None,
                 prefix,
+                layout,
+                encryption,
+            }),
+            _ => Err(ConfigErrors(errors)),
+        }
+    }
+
+    /// Settings of a `target=` remote: the storage is what the rclone remote resolves to, read
+    /// now (at INITREMOTE and at every PREPARE, like the bash remote), never stored.
+    /// `value` gives ferry's own keys that still apply: `fsync` for a local remote, and
+    /// `gdrive_endpoint` for a drive remote (tests point it at a fake Drive).
+    fn from_rclone(
+        rclone: RcloneTarget,
+        layout: Layout,
+        value: &dyn Fn(&str) -> Option<String>,
+        phase: Phase,
+        cwd: &Path,
+        mut errors: Vec<String>,
+    ) -> Result<Settings, ConfigErrors> {
+        let fsync = value("fsync").is_none_or(|v| parse_bool("fsync", &v, &mut errors));
+        if let Some(storage) = value("storage") {
+            errors.push(format!(
+                "target={} and storage={storage} both say where objects go; give one of them",
+                rclone.target
+            ));
+        }
+        let resolved = match crate::rclone_conf::resolve(
+            &rclone.target,
+            &rclone.prefix,
+            rclone.config_file.as_deref(),
+            &crate::rclone_conf::process_env(),
+            cwd,
+            fsync,
+        ) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errors.push(e.to_string());
+                None
+            }
+        };
+        if let Some(Storage::Directory { path, .. }) = resolved.as_ref().map(|r| &r.storage)
+            && phase == Phase::Init
+            && let Err(e) = std::fs::create_dir_all(path)
+        {
+            // The bash remote runs `rclone mkdir target:prefix` at initremote; so does ferry.
+            errors.push(format!(
+                "cannot create {} for target={} prefix={}: {e}",
+                path.display(),
+                rclone.target,
+                rclone.prefix
+            ));
+        }
+        let mut resolved = resolved;
+        if let Some(Storage::Gdrive { endpoint, .. }) = resolved.as_mut().map(|r| &mut r.storage) {
+            *endpoint = value("gdrive_endpoint");
+        }
+        let encryption = EncryptionSettings::from_config(value, phase, &mut errors);
+        match resolved {
+            Some(r) if errors.is_empty() => Ok(Settings {
+                storage: r.storage,
+                rclone: Some(rclone),
+                prefix: r.prefix,
                 layout,
                 encryption,
             }),
@@ -497,6 +638,48 @@ impl Settings {
     ///
     /// Safe to show: `ferry_key` is left out, see [`Settings::secret_values`].
     pub fn stored_values(&self) -> Vec<(&'static str, String)> {
+        let mut out = self.storage_values();
+        let e = &self.encryption;
+        out.push(("ferry_encryption", e.encryption.as_str().to_owned()));
+        if e.enabled() {
+            out.push(("ferry_mac", e.mac.as_str().to_owned()));
+            out.push((
+                "ferry_passphrase",
+                if e.passphrase { "yes" } else { "no" }.to_owned(),
+            ));
+            if let Some(id) = e.key_id {
+                out.push(("ferry_keyid", id.to_string()));
+            }
+        }
+        out
+    }
+
+    /// Where objects go and how they are laid out, as stored values.
+    fn storage_values(&self) -> Vec<(&'static str, String)> {
+        if let Some(rclone) = &self.rclone {
+            // Only what names the rclone remote: its settings and credentials stay in
+            // rclone.conf. rclone_layout too, so that the bash remote reads the same layout if
+            // the remote is ever switched back.
+            let mut out = vec![
+                ("target", rclone.target.clone()),
+                ("prefix", rclone.prefix.clone()),
+                ("layout", self.layout.as_str().to_owned()),
+                ("rclone_layout", self.layout.as_str().to_owned()),
+            ];
+            if let Some(file) = &rclone.config_file {
+                out.push(("rclone_config", file.to_string_lossy().into_owned()));
+            }
+            match &self.storage {
+                Storage::Directory { fsync, .. } => {
+                    out.push(("fsync", if *fsync { "yes" } else { "no" }.to_owned()));
+                }
+                Storage::Gdrive {
+                    endpoint: Some(e), ..
+                } => out.push(("gdrive_endpoint", e.clone())),
+                _ => {}
+            }
+            return out;
+        }
         let mut out = vec![("storage", self.storage.name().to_owned())];
         match &self.storage {
             Storage::Directory { path, fsync } => {
@@ -553,18 +736,6 @@ impl Settings {
                 .unwrap_or_default(),
         ));
         out.push(("layout", self.layout.as_str().to_owned()));
-        let e = &self.encryption;
-        out.push(("ferry_encryption", e.encryption.as_str().to_owned()));
-        if e.enabled() {
-            out.push(("ferry_mac", e.mac.as_str().to_owned()));
-            out.push((
-                "ferry_passphrase",
-                if e.passphrase { "yes" } else { "no" }.to_owned(),
-            ));
-            if let Some(id) = e.key_id {
-                out.push(("ferry_keyid", id.to_string()));
-            }
-        }
         out
     }
 
@@ -577,6 +748,24 @@ impl Settings {
             .iter()
             .map(|k| ("ferry_key", k.clone()))
             .collect()
+    }
+}
+
+/// A value given under either of two names (ferry's and rclone gitannex's); they must agree.
+fn agreed(
+    value: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+    alias: &str,
+    errors: &mut Vec<String>,
+) -> Option<String> {
+    match (value(name), value(alias)) {
+        (Some(a), Some(b)) if a != b => {
+            errors.push(format!(
+                "{name}={a} and {alias}={b} disagree; give one {name}"
+            ));
+            Some(a)
+        }
+        (a, b) => a.or(b),
     }
 }
 
@@ -844,5 +1033,101 @@ mod tests {
         let again =
             Settings::from_config(|k| map.get(k).cloned(), Phase::Use, Path::new("/")).unwrap();
         assert_eq!(s, again);
+    }
+
+    /// An rclone.conf with a local and an s3 remote, and settings naming it with rclone_config=.
+    fn with_rclone_conf(
+        pairs: &[(&str, &str)],
+    ) -> (tempfile::TempDir, Result<Settings, ConfigErrors>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let conf = tmp.path().join("rclone.conf");
+        std::fs::write(
+            &conf,
+            "[loc]\ntype = local\n\n[s3]\ntype = s3\nendpoint = http://h:9\naccess_key_id = id\nsecret_access_key = TOPSECRET\n",
+        )
+        .unwrap();
+        let mut map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        map.insert("rclone_config".into(), conf.to_string_lossy().into_owned());
+        let s = Settings::from_config(|k| map.get(k).cloned(), Phase::Init, tmp.path());
+        (tmp, s)
+    }
+
+    #[test]
+    fn target_defaults_follow_the_bridge_that_wrote_the_config() {
+        // The bash remote's names (and ferry's own initremote): prefix git-annex, layout lower.
+        let (tmp, s) = with_rclone_conf(&[("target", "loc")]);
+        let s = s.unwrap();
+        assert_eq!(s.layout, Layout::Lower);
+        assert_eq!(s.rclone.as_ref().unwrap().prefix, "git-annex");
+        // rclone mkdir at initremote: the local directory now exists.
+        assert!(tmp.path().join("git-annex").is_dir());
+        // Only rclone gitannex's names: prefix git-annex-rclone, layout nodir.
+        let (_tmp, s) = with_rclone_conf(&[("rcloneremotename", "loc")]);
+        let s = s.unwrap();
+        assert_eq!(s.layout, Layout::Nodir);
+        assert_eq!(s.rclone.as_ref().unwrap().prefix, "git-annex-rclone");
+        // externaltype=rclone-builtin says the same, whatever names it used.
+        let (_tmp, s) = with_rclone_conf(&[("target", "loc"), ("externaltype", "rclone-builtin")]);
+        assert_eq!(s.unwrap().layout, Layout::Nodir);
+        // A layout given wins over either default.
+        let (_tmp, s) = with_rclone_conf(&[("rcloneremotename", "loc"), ("rclonelayout", "mixed")]);
+        assert_eq!(s.unwrap().layout, Layout::Mixed);
+    }
+
+    #[test]
+    fn target_stores_only_its_name_and_path_never_credentials() {
+        let (_tmp, s) = with_rclone_conf(&[("target", "s3"), ("prefix", "bucket/in/side")]);
+        let s = s.unwrap();
+        let Storage::S3 {
+            bucket, endpoint, ..
+        } = &s.storage
+        else {
+            panic!("not s3: {s:?}");
+        };
+        assert_eq!(
+            (bucket.as_str(), endpoint.as_deref()),
+            ("bucket", Some("http://h:9"))
+        );
+        assert_eq!(s.prefix.as_ref().unwrap().as_str(), "in/side");
+        let stored = s.stored_values();
+        let names: Vec<&str> = stored.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            names,
+            [
+                "target",
+                "prefix",
+                "layout",
+                "rclone_layout",
+                "rclone_config",
+                "ferry_encryption"
+            ]
+        );
+        assert!(
+            stored
+                .iter()
+                .all(|(_, v)| !v.contains("TOPSECRET") && !v.contains("http://h"))
+        );
+        // What was stored reads back to the same settings.
+        let map: HashMap<&str, String> = stored.into_iter().collect();
+        let again =
+            Settings::from_config(|k| map.get(k).cloned(), Phase::Use, Path::new("/")).unwrap();
+        assert_eq!(s, again);
+    }
+
+    #[test]
+    fn target_conflicts_and_bad_remotes_are_reported() {
+        let (_tmp, s) = with_rclone_conf(&[("target", "loc"), ("storage", "s3")]);
+        assert!(s.unwrap_err().to_string().contains("give one of them"));
+        let (_tmp, s) = with_rclone_conf(&[("target", "loc"), ("rcloneremotename", "s3")]);
+        assert!(s.unwrap_err().to_string().contains("disagree"));
+        let (_tmp, s) = with_rclone_conf(&[("target", "gone")]);
+        let e = s.unwrap_err().to_string();
+        assert!(
+            e.contains("no rclone remote gone") && e.contains("loc, s3"),
+            "{e}"
+        );
     }
 }

@@ -5,6 +5,9 @@
 //! `FERRY_GDRIVE_TOKEN_FILE`), then kept by git-annex's creds store (SETCREDS): in
 //! `.git/annex/creds/` of this repository, or in the repository itself with `embedcreds=yes`.
 //! The environment still works at any later time and wins over stored values.
+//!
+//! A `target=` remote is the exception: its credentials stay in the user's rclone.conf, as with
+//! git-annex-remote-rclone, and are read from there each time ([`rclone_secrets`]).
 
 use std::sync::Arc;
 
@@ -50,6 +53,27 @@ pub mod creds_names {
     pub const GDRIVE_TOKEN: &str = "gdrivetoken";
     /// Drive OAuth client (id / secret).
     pub const GDRIVE_CLIENT: &str = "gdriveclient";
+}
+
+/// The credentials of a `target=` remote, read from rclone.conf (with this process's
+/// environment) the same way its storage was.
+///
+/// # Errors
+/// The rclone remote cannot be read or mapped; the message says what to do.
+pub fn rclone_secrets(
+    rclone: &crate::settings::RcloneTarget,
+    cwd: &std::path::Path,
+) -> Result<StorageSecrets, String> {
+    crate::rclone_conf::resolve(
+        &rclone.target,
+        &rclone.prefix,
+        rclone.config_file.as_deref(),
+        &crate::rclone_conf::process_env(),
+        cwd,
+        true,
+    )
+    .map(|r| r.secrets)
+    .map_err(|e| e.to_string())
 }
 
 /// Why a storage could not be opened: missing credentials or a configuration its client

@@ -9,6 +9,7 @@ mod encryption;
 mod keys;
 mod large;
 mod protocol_lines;
+mod rclone_target;
 mod sealed;
 mod testremote;
 mod unavailable;

@@ -36,7 +36,7 @@ pub async fn doctor(repo: &Path, remote: &RemoteConfig) -> Vec<Finding> {
             "remote type",
             false,
             format!(
-                "{} is type={} externaltype={}, not a ferry remote; switch it with `git annex enableremote {} externaltype=ferry` (plus directory=… for a store made by another tool)",
+                "{} is type={} externaltype={}, not a ferry remote; switch it with `git annex enableremote {} externaltype=ferry` (a remote of the rclone bridges keeps its target= and prefix=; add directory=… for a store made by another tool)",
                 remote.name(),
                 remote.get("type").unwrap_or("?"),
                 remote.get("externaltype").unwrap_or("-"),
@@ -49,7 +49,9 @@ pub async fn doctor(repo: &Path, remote: &RemoteConfig) -> Vec<Finding> {
     let settings = match Settings::from_config(
         |k| remote.get(k).map(str::to_owned),
         Phase::Use,
-        Path::new("/"),
+        // A target= remote's relative local path is relative to the work tree, where git-annex
+        // runs the remote.
+        repo,
     ) {
         Ok(s) => {
             out.push(finding(

@@ -224,6 +224,11 @@ pub fn secrets_for(
             secret: Secret::new(env(secret)?),
         })
     };
+    if let Some(rclone) = &settings.rclone {
+        // As the remote itself does: from rclone.conf; a failure to read it already showed when
+        // the settings were made, so here it only leaves the secrets empty.
+        return crate::storage::rclone_secrets(rclone, repo).unwrap_or_default();
+    }
     let mut secrets = StorageSecrets::default();
     match &settings.storage {
         Storage::Directory { .. } => {}
