@@ -40,6 +40,14 @@ use crate::{
 /// What [`header_sidecar`] appends to a destination file's name.
 pub const HEADER_SIDECAR_SUFFIX: &str = ".ferry-header";
 
+/// How much sealed data `put_file` hands to the inner store at a time (fewer, larger writes:
+/// each write of a local store is a trip to tokio's blocking pool).
+const SEALED_CHUNK: usize = 1024 * 1024;
+
+/// How many sealed chunks may wait for the inner store: the memory bound of `put_file`
+/// (a few MiB), and enough slack that sealing never waits on one slow write.
+const PIPELINE_DEPTH: usize = 4;
+
 /// Where [`SealedBackend::get_to_file`](Backend::get_to_file) keeps the header of the object
 /// being fetched into `dest`, while `dest` holds a partial plaintext: `<dest>.ferry-header`.
 ///
@@ -120,6 +128,41 @@ impl SealedBackend {
 
     fn storage(&self) -> String {
         self.inner.describe().to_string()
+    }
+
+    /// Hands a sealed stream to the inner store; a sealing failure inside the stream (the
+    /// source changed length, say) is reported as itself, not as the store's failed body.
+    async fn put_sealed(
+        &self,
+        path: &ObjectPath,
+        sealed: impl Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+        sealed_len: u64,
+        len: u64,
+        progress: Progress<'_>,
+    ) -> Result<(), BackendError> {
+        let failure: Arc<Mutex<Option<ferry_crypto::Error>>> = Arc::default();
+        let seen = Arc::clone(&failure);
+        let sealed = sealed.inspect_err(move |e| {
+            if let Some(err) = ferry_crypto::Error::from_io(e) {
+                *seen
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(err.clone());
+            }
+        });
+        let result = self
+            .inner
+            .put(path, Box::pin(sealed), sealed_len, &|n| {
+                progress(plain_progress(n, len))
+            })
+            .await;
+        let failure = failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match (result, failure) {
+            (Err(_), Some(err)) => Err(self.crypto_error("store", path, err)),
+            (result, _) => result,
+        }
     }
 
     /// A sealing or opening failure of the object at `path`, classified.
@@ -466,32 +509,55 @@ impl Backend for SealedBackend {
         let sealed_len = sealer
             .expect_plain_len(len)
             .map_err(|e| self.crypto_error(OP, path, e))?;
-        // The inner store sees a sealing failure only as a failed body; keep the real reason.
-        let failure: Arc<Mutex<Option<ferry_crypto::Error>>> = Arc::default();
-        let seen = Arc::clone(&failure);
-        let sealed = sealer.stream(body).inspect_err(move |e| {
-            if let Some(err) = ferry_crypto::Error::from_io(e) {
-                *seen
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(err.clone());
-            }
-        });
-        let result = self
-            .inner
-            .put(path, Box::pin(sealed), sealed_len, &|n| {
-                progress(plain_progress(n, len))
-            })
-            .await;
-        let failure = failure
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        match (result, failure) {
-            (Err(_), Some(err)) => Err(self.crypto_error(OP, path, err)),
-            (result, _) => result,
-        }
+        self.put_sealed(path, sealer.stream(body), sealed_len, len, progress)
+            .await
     }
 
+    /// Reads a local file, seals it on a blocking thread and hands the sealed chunks to the
+    /// inner store as they are ready, so that reading and sealing overlap with the store's
+    /// writes (with the plain `put`, all three took turns on one thread).
+    async fn put_file(
+        &self,
+        path: &ObjectPath,
+        source: &Path,
+        progress: Progress<'_>,
+    ) -> Result<(), BackendError> {
+        const OP: &str = "store";
+        let file =
+            std::fs::File::open(source).map_err(|e| BackendError::local("open", source, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| BackendError::local("stat", source, e))?
+            .len();
+        let mut sealer = Sealer::new(&self.master, path.file_name(), self.algorithm)
+            .map_err(|e| self.crypto_error(OP, path, e))?;
+        let sealed_len = sealer
+            .expect_plain_len(len)
+            .map_err(|e| self.crypto_error(OP, path, e))?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(PIPELINE_DEPTH);
+        // Detached: when the put ends early its receiver is gone, and the thread stops at its
+        // next chunk.
+        drop(tokio::task::spawn_blocking(move || {
+            let mut sealed = sealer.reader(file);
+            loop {
+                let mut chunk = vec![0u8; SEALED_CHUNK];
+                let item = match read_full(&mut sealed, &mut chunk) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        chunk.truncate(n);
+                        Ok(Bytes::from(chunk))
+                    }
+                    Err(e) => Err(e),
+                };
+                let failed = item.is_err();
+                if tx.blocking_send(item).is_err() || failed {
+                    return;
+                }
+            }
+        }));
+        let body = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        self.put_sealed(path, body, sealed_len, len, progress).await
+    }
     /// Reads plaintext from `offset`. From 0 the whole object is verified as it streams (the
     /// stream fails, and ends, at the first bad segment); from elsewhere only the segments from
     /// the one holding `offset` to the final one are fetched and verified.
@@ -610,6 +676,20 @@ impl Backend for SealedBackend {
     async fn remove_empty_dir(&self, dir: &ObjectPath) -> Result<(), BackendError> {
         self.inner.remove_empty_dir(dir).await
     }
+}
+
+/// Reads until `buf` is full or the reader ends; returns how much was read.
+fn read_full(reader: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(m) => n += m,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
