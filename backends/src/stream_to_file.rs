@@ -63,15 +63,21 @@ pub(crate) async fn get_to_file<B: Backend + ?Sized>(
     let mut stream = backend.get(path, start).await?;
     let mut written = start;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            BackendError::new(
-                ErrorKind::from_io(&e),
-                "retrieve",
-                path.as_str(),
-                storage.clone(),
-            )
-            .with_cause(e)
-        })?;
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                // Let the last write land before reporting: a retry (in this process or the
+                // next) resumes from the file's length, which must not grow behind its back.
+                let _ = file.flush().await;
+                return Err(BackendError::new(
+                    ErrorKind::from_io(&e),
+                    "retrieve",
+                    path.as_str(),
+                    storage.clone(),
+                )
+                .with_cause(e));
+            }
+        };
         file.write_all(&chunk)
             .await
             .map_err(|e| BackendError::local("write", dest, e))?;
