@@ -464,15 +464,10 @@ fn enableremote_switches_a_bash_rclone_remote_to_ferry() {
 
 #[test]
 fn drive_target_from_rclone_conf_stores_in_the_folder_and_gets_back() {
-    use crate::cloud::gdrive_fake;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime for the fake");
-    let fake = runtime.block_on(async { gdrive_fake::FakeDrive::start() });
-    let root = fake.add_folder("root", "annex");
+    use crate::cloud::{gdrive_fake, start_drive_fake};
     let repo = Repo::new();
+    let drive = start_drive_fake(repo.tmp.path());
+    let (fake, root) = (&drive.fake, &drive.root);
     let token = fake
         .credentials()
         .token
@@ -507,7 +502,7 @@ fn drive_target_from_rclone_conf_stores_in_the_folder_and_gets_back() {
     repo.add_all();
     annex_with(&repo, &conf, &["copy", "--to", "drive", "hello.txt"]);
     assert_eq!(
-        fake.at_path(&root, &format!("store/{HELLO_LOWER}")).len(),
+        fake.at_path(root, &format!("store/{HELLO_LOWER}")).len(),
         1,
         "object not at store/{HELLO_LOWER} in the root folder"
     );
