@@ -571,24 +571,24 @@ impl DriveClient {
                     .append_pair("removeParents", from_parent);
             }
         }
-        let body = serde_json::json!({ "name": name }).to_string();
-        // Repeating it leads to the same state, so it is safe to retry.
-        self.send(true, || {
-            self.call(Method::PATCH, &url)
-                .header(CONTENT_TYPE, "application/json; charset=UTF-8")
-                .body(body.clone())
-        })
-        .await?;
-        Ok(())
+        self.patch_metadata(&url, serde_json::json!({ "name": name }))
+            .await
     }
 
     /// Moves `id` to the trash (with everything inside, for a folder).
     pub(crate) async fn trash(&self, id: &str) -> Result<(), Failure> {
         let mut url = self.files_url(Some(id));
         url.query_pairs_mut().append_pair("fields", "id");
-        let body = serde_json::json!({ "trashed": true }).to_string();
+        self.patch_metadata(&url, serde_json::json!({ "trashed": true }))
+            .await
+    }
+
+    /// PATCHes a file's metadata with `fields`. Repeating it leads to the same state, so it is
+    /// safe to retry.
+    async fn patch_metadata(&self, url: &Url, fields: serde_json::Value) -> Result<(), Failure> {
+        let body = fields.to_string();
         self.send(true, || {
-            self.call(Method::PATCH, &url)
+            self.call(Method::PATCH, url)
                 .header(CONTENT_TYPE, "application/json; charset=UTF-8")
                 .body(body.clone())
         })
