@@ -31,7 +31,14 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     match args.as_slice() {
         ["put-file", source, store] => {
-            let b = DirectoryBackend::new(PathBuf::from(store), None, DirectoryOptions { fsync });
+            let b = DirectoryBackend::new(
+                PathBuf::from(store),
+                None,
+                DirectoryOptions {
+                    fsync,
+                    ..DirectoryOptions::default()
+                },
+            );
             let path = ObjectPath::new(&format!("bench-{:x}", rand::random::<u32>()))?;
             let len = std::fs::metadata(source)?.len();
             let start = Instant::now();
@@ -47,7 +54,14 @@ async fn main() -> anyhow::Result<()> {
         ["small", store, count, size] => {
             let count: usize = count.parse().context("COUNT")?;
             let size: usize = size.parse().context("SIZE")?;
-            let b = DirectoryBackend::new(PathBuf::from(store), None, DirectoryOptions { fsync });
+            let b = DirectoryBackend::new(
+                PathBuf::from(store),
+                None,
+                DirectoryOptions {
+                    fsync,
+                    ..DirectoryOptions::default()
+                },
+            );
             let data = bytes::Bytes::from(vec![7u8; size]);
             let paths: Vec<ObjectPath> = (0..count)
                 .map(|i| {

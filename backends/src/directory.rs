@@ -13,15 +13,22 @@
 //! - **speed**: `put_file`/`get_to_file` copy with `copy_file_range` (what `std::io::copy`
 //!   does between two files on Linux) in 8 MiB steps, so the bytes never pass through user space
 //!   and memory stays flat whatever the file size, with progress after every step.
+//! - **per-request cost**: on a disk of this machine, a `stat` or a small copy takes a few
+//!   microseconds, while a trip to tokio's blocking pool (wake a thread, wake the event loop
+//!   back) costs tens; git-annex sends tens of thousands of such requests in a `fsck` or a
+//!   `copy` of small files. So on local filesystems metadata calls and copies up to
+//!   [`INLINE_COPY_MAX`] run on the calling task ([`FsCalls`]); network filesystems, where one
+//!   call may wait on a server, keep every call on the pool so that ASYNC jobs never wait on
+//!   each other.
 //!
 //! Unix only: stale-temp detection reads the link count of an open file.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
@@ -53,18 +60,42 @@ const COPY_STEP: u64 = 8 * 1024 * 1024;
 /// Read size of the streams returned by [`Backend::get`].
 const READ_CHUNK: usize = 256 * 1024;
 
+/// Copies up to this size run on the calling task when calls are inline ([`FsCalls`]): in the
+/// page cache that is a few hundred microseconds at most, less than the pool round trip it saves
+/// for the many small files (and 1 MiB chunks) git-annex moves.
+pub const INLINE_COPY_MAX: u64 = 1024 * 1024;
+
 /// Tunables of the directory storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryOptions {
     /// Flush each object to disk before making it visible, and its directory after: an object
     /// that CHECKPRESENT reports survives a power cut. Costs a disk flush per object.
     pub fsync: bool,
+    /// Where filesystem calls run.
+    pub calls: FsCalls,
 }
 
 impl Default for DirectoryOptions {
     fn default() -> DirectoryOptions {
-        DirectoryOptions { fsync: true }
+        DirectoryOptions {
+            fsync: true,
+            calls: FsCalls::Auto,
+        }
     }
+}
+
+/// Where the storage's filesystem calls run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsCalls {
+    /// Inline when the store's filesystem is a known local one (ext4, xfs, btrfs, tmpfs, zfs,
+    /// …), on the pool otherwise (NFS, SMB, FUSE mounts such as sshfs or rclone mount, and
+    /// anything not recognised). Decided at the first call that finds the store's root.
+    Auto,
+    /// Metadata calls and copies up to [`INLINE_COPY_MAX`] on the calling task; longer copies
+    /// and listings still go to the pool.
+    Inline,
+    /// Every call on tokio's blocking pool.
+    BlockingPool,
 }
 
 /// A store in a local directory: the object at `p` is the file `root/prefix/p`.
@@ -84,6 +115,8 @@ struct Inner {
     storage: String,
     /// Makes temp names unique within this process.
     counter: AtomicU64,
+    /// Whether calls run inline, once [`FsCalls::Auto`] has looked at the filesystem.
+    inline: OnceLock<bool>,
 }
 
 impl DirectoryBackend {
@@ -106,6 +139,7 @@ impl DirectoryBackend {
                 options,
                 storage,
                 counter: AtomicU64::new(0),
+                inline: OnceLock::new(),
             }),
         }
     }
@@ -132,6 +166,18 @@ impl DirectoryBackend {
     ) -> Result<T, BackendError> {
         let inner = self.inner.clone();
         run_blocking(move || job(&inner)).await
+    }
+
+    /// Runs a short filesystem call (no data copied): inline when calls are, else on the pool.
+    async fn call<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Inner) -> Result<T, BackendError> + Send + 'static,
+    ) -> Result<T, BackendError> {
+        if self.inner.inline() {
+            job(&self.inner)
+        } else {
+            self.run(job).await
+        }
     }
 }
 
@@ -171,6 +217,25 @@ impl Inner {
 
     fn fail(&self, kind: ErrorKind, op: &'static str, location: &str, why: String) -> BackendError {
         BackendError::new(kind, op, location, self.storage.clone()).with_cause(why)
+    }
+
+    /// Whether short calls run on the calling task (see [`FsCalls`]).
+    fn inline(&self) -> bool {
+        match self.options.calls {
+            FsCalls::Inline => true,
+            FsCalls::BlockingPool => false,
+            FsCalls::Auto => {
+                if let Some(inline) = self.inline.get() {
+                    return *inline;
+                }
+                // Until the root can be examined (a disk not mounted yet) use the pool, and
+                // look again next time.
+                match local_filesystem(&self.root) {
+                    Some(local) => *self.inline.get_or_init(|| local),
+                    None => false,
+                }
+            }
+        }
     }
 
     /// The file for `path`, refusing paths inside our temp directory (an object put there
@@ -457,16 +522,26 @@ impl Inner {
         }
     }
 
+    /// Opens the file to store and says how long it is.
+    fn open_source(source: &Path) -> Result<(File, u64), BackendError> {
+        let src = File::open(source).map_err(|e| BackendError::local("open", source, e))?;
+        let len = src
+            .metadata()
+            .map_err(|e| BackendError::local("stat", source, e))?
+            .len();
+        Ok((src, len))
+    }
+
     fn put_file(
         &self,
         path: &ObjectPath,
         source: &Path,
+        src: File,
         report: &dyn Fn(u64),
         cancel: &AtomicBool,
     ) -> Result<(), BackendError> {
         const OP: &str = "store";
         self.resolve(OP, path)?;
-        let src = File::open(source).map_err(|e| BackendError::local("open", source, e))?;
         let temp = self.open_temp(OP, path.as_str())?;
         copy_to_end(&src, 0, &temp.file, 0, report, cancel).map_err(|e| match e {
             CopyError::Read(e) => BackendError::local("read", source, e),
@@ -481,15 +556,16 @@ impl Inner {
         self.commit(temp, path)
     }
 
+    /// Copies the opened object `src` of `len` bytes into `dest`, resuming a prefix there.
     fn get_to_file(
         &self,
         path: &ObjectPath,
+        (src, len): (File, u64),
         dest: &Path,
         report: &dyn Fn(u64),
         cancel: &AtomicBool,
     ) -> Result<(), BackendError> {
         const OP: &str = "retrieve";
-        let (src, len) = self.open_object(OP, path)?;
         let out = OpenOptions::new()
             .write(true)
             .create(true)
@@ -757,6 +833,42 @@ fn object_meta(meta: &fs::Metadata) -> ObjectMeta {
     }
 }
 
+/// Whether `path` is on a filesystem of this machine's own disks (or memory), where a call
+/// never waits on a network; `None` when it cannot be told now (the path is missing).
+#[cfg(target_os = "linux")]
+fn local_filesystem(path: &Path) -> Option<bool> {
+    // Magic numbers from linux/magic.h. Only filesystems known to be local count: anything else
+    // (NFS, SMB/CIFS, FUSE, 9p, Ceph, AFS, or something new) keeps its calls on the pool.
+    const LOCAL: &[u64] = &[
+        0xEF53,      // ext2, ext3, ext4
+        0x5846_5342, // xfs
+        0x9123_683E, // btrfs
+        0x0102_1994, // tmpfs
+        0x8584_58F6, // ramfs
+        0x2FC1_2FC1, // zfs
+        0xF2F5_2010, // f2fs
+        0xCA45_1A4E, // bcachefs
+        0x794C_7630, // overlayfs
+        0x4D44,      // vfat
+        0x2011_BAB0, // exfat
+        0x7366_746E, // ntfs3
+        0x482B,      // hfsplus
+        0x3153_464A, // jfs
+        0x5265_4973, // reiserfs
+        0x3434,      // nilfs2
+    ];
+    let stat = rustix::fs::statfs(path).ok()?;
+    // `f_type` is signed on some targets; the magic numbers are 32-bit patterns.
+    let magic = (stat.f_type as u64) & 0xFFFF_FFFF;
+    Some(LOCAL.contains(&magic))
+}
+
+/// Elsewhere the filesystem type is not examined: every call goes to the pool.
+#[cfg(not(target_os = "linux"))]
+fn local_filesystem(_path: &Path) -> Option<bool> {
+    Some(false)
+}
+
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -928,10 +1040,13 @@ impl Backend for DirectoryBackend {
     }
 
     async fn check(&self) -> Result<(), BackendError> {
-        self.run(|inner| inner.check()).await
+        self.call(|inner| inner.check()).await
     }
 
     async fn stat(&self, path: &ObjectPath) -> Result<Option<ObjectMeta>, BackendError> {
+        if self.inner.inline() {
+            return self.inner.stat(path);
+        }
         let path = path.clone();
         self.run(move |inner| inner.stat(&path)).await
     }
@@ -948,15 +1063,20 @@ impl Backend for DirectoryBackend {
         inner.resolve(OP, path)?;
         let location = path.to_string();
         let temp = self
-            .run(move |inner| inner.open_temp(OP, &location))
+            .call(move |inner| inner.open_temp(OP, &location))
             .await?;
-        // A second handle for tokio's async writes; the lock belongs to the open file
-        // description, which both share, so it holds until the temp file is gone.
-        let clone = temp
-            .file
-            .try_clone()
-            .map_err(|e| inner.err(OP, path.as_str(), e))?;
-        let mut out = tokio::fs::File::from_std(clone);
+        // Inline, chunks are written straight to the temp file; on the pool, through a second
+        // handle for tokio's async writes (the lock belongs to the open file description, which
+        // both share, so it holds until the temp file is gone).
+        let mut pooled = if inner.inline() {
+            None
+        } else {
+            let clone = temp
+                .file
+                .try_clone()
+                .map_err(|e| inner.err(OP, path.as_str(), e))?;
+            Some(tokio::fs::File::from_std(clone))
+        };
         let mut written = 0u64;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| {
@@ -973,15 +1093,18 @@ impl Backend for DirectoryBackend {
                     format!("the data to store is longer than the announced {len} bytes"),
                 ));
             }
-            out.write_all(&chunk)
-                .await
-                .map_err(|e| inner.err(OP, path.as_str(), e))?;
+            match &mut pooled {
+                Some(out) => out.write_all(&chunk).await,
+                None => (&temp.file).write_all(&chunk),
+            }
+            .map_err(|e| inner.err(OP, path.as_str(), e))?;
             progress(written);
         }
-        out.flush()
-            .await
-            .map_err(|e| inner.err(OP, path.as_str(), e))?;
-        drop(out);
+        if let Some(mut out) = pooled {
+            out.flush()
+                .await
+                .map_err(|e| inner.err(OP, path.as_str(), e))?;
+        }
         if written != len {
             return Err(inner.fail(
                 ErrorKind::Local,
@@ -991,7 +1114,7 @@ impl Backend for DirectoryBackend {
             ));
         }
         let path = path.clone();
-        self.run(move |inner| inner.commit(temp, &path)).await
+        self.call(move |inner| inner.commit(temp, &path)).await
     }
 
     async fn put_file(
@@ -1003,8 +1126,19 @@ impl Backend for DirectoryBackend {
         let inner = self.inner.clone();
         let path = path.clone();
         let source = source.to_owned();
+        if inner.inline() {
+            let (src, len) = Inner::open_source(&source)?;
+            if len <= INLINE_COPY_MAX {
+                return inner.put_file(&path, &source, src, progress, &AtomicBool::new(false));
+            }
+            return with_progress(progress, move |report, cancel| {
+                inner.put_file(&path, &source, src, report, cancel)
+            })
+            .await;
+        }
         with_progress(progress, move |report, cancel| {
-            inner.put_file(&path, &source, report, cancel)
+            let (src, _) = Inner::open_source(&source)?;
+            inner.put_file(&path, &source, src, report, cancel)
         })
         .await
     }
@@ -1012,7 +1146,7 @@ impl Backend for DirectoryBackend {
     async fn get(&self, path: &ObjectPath, offset: u64) -> Result<ByteStream, BackendError> {
         let path = path.clone();
         let file = self
-            .run(move |inner| {
+            .call(move |inner| {
                 let (mut file, _) = inner.open_object("retrieve", &path)?;
                 file.seek(SeekFrom::Start(offset))
                     .map_err(|e| inner.err("retrieve", path.as_str(), e))?;
@@ -1032,16 +1166,31 @@ impl Backend for DirectoryBackend {
         dest: &Path,
         progress: Progress<'_>,
     ) -> Result<(), BackendError> {
+        const OP: &str = "retrieve";
         let inner = self.inner.clone();
         let path = path.clone();
         let dest = dest.to_owned();
+        if inner.inline() {
+            let object = inner.open_object(OP, &path)?;
+            if object.1 <= INLINE_COPY_MAX {
+                return inner.get_to_file(&path, object, &dest, progress, &AtomicBool::new(false));
+            }
+            return with_progress(progress, move |report, cancel| {
+                inner.get_to_file(&path, object, &dest, report, cancel)
+            })
+            .await;
+        }
         with_progress(progress, move |report, cancel| {
-            inner.get_to_file(&path, &dest, report, cancel)
+            let object = inner.open_object(OP, &path)?;
+            inner.get_to_file(&path, object, &dest, report, cancel)
         })
         .await
     }
 
     async fn delete(&self, path: &ObjectPath) -> Result<(), BackendError> {
+        if self.inner.inline() {
+            return self.inner.delete(path);
+        }
         let path = path.clone();
         self.run(move |inner| inner.delete(&path)).await
     }
@@ -1053,11 +1202,39 @@ impl Backend for DirectoryBackend {
 
     async fn rename(&self, from: &ObjectPath, to: &ObjectPath) -> Result<(), BackendError> {
         let (from, to) = (from.clone(), to.clone());
-        self.run(move |inner| inner.rename(&from, &to)).await
+        self.call(move |inner| inner.rename(&from, &to)).await
     }
 
     async fn remove_empty_dir(&self, dir: &ObjectPath) -> Result<(), BackendError> {
         let dir = dir.clone();
-        self.run(move |inner| inner.remove_empty_dir(&dir)).await
+        self.call(move |inner| inner.remove_empty_dir(&dir)).await
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::local_filesystem;
+    use std::path::Path;
+
+    #[test]
+    fn a_checkout_on_disk_counts_as_local() {
+        assert_eq!(
+            local_filesystem(Path::new(env!("CARGO_MANIFEST_DIR"))),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn filesystems_not_known_to_be_local_keep_the_pool() {
+        // procfs is no disk filesystem: it stands here for any type not on the list (NFS, FUSE).
+        assert_eq!(local_filesystem(Path::new("/proc")), Some(false));
+    }
+
+    #[test]
+    fn a_missing_root_is_decided_later() {
+        assert_eq!(
+            local_filesystem(Path::new("/nonexistent/ferry-store-root")),
+            None
+        );
     }
 }

@@ -336,8 +336,8 @@ impl Prepared {
             .get_to_file(path, file, &|n| annex.progress(n))
             .await
             .map_err(|e| Failure::new(format!("cannot retrieve {what}: {e}")))?;
-        let got = tokio::fs::metadata(file)
-            .await
+        // A local file we just wrote: stat it inline (see `store`).
+        let got = std::fs::metadata(file)
             .map_err(|e| local_failure("cannot check the retrieved file", file, e))?
             .len();
         if !size_matches(key, got) {
@@ -482,8 +482,9 @@ impl SpecialRemote for FerryRemote {
     async fn store(&self, key: &Key, file: &Path, annex: &Annex) -> Result<(), Failure> {
         let p = self.prepared()?;
         let path = p.path_of(key)?;
-        let len = tokio::fs::metadata(file)
-            .await
+        // git-annex's own file in the local repository: a stat is microseconds, cheaper than a
+        // trip to the blocking pool (this runs for every one of thousands of small STOREs).
+        let len = std::fs::metadata(file)
             .map_err(|e| local_failure("cannot read the file to store", file, e))?
             .len();
         if len == 0 && key.is_encrypted() {

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use ferry_backends::directory::{DirectoryBackend, DirectoryOptions};
+use ferry_backends::directory::{DirectoryBackend, DirectoryOptions, FsCalls};
 use ferry_backends::gdrive::{self, GdriveBackend, GdriveConfig};
 use ferry_backends::http_common::HttpOptions;
 use ferry_backends::s3::{S3Backend, S3Config};
@@ -103,7 +103,10 @@ pub fn open(settings: &Settings, secrets: &StorageSecrets) -> Result<Arc<dyn Bac
         Storage::Directory { path, fsync } => Arc::new(DirectoryBackend::new(
             path.clone(),
             settings.prefix.clone(),
-            DirectoryOptions { fsync: *fsync },
+            DirectoryOptions {
+                fsync: *fsync,
+                calls: FsCalls::Auto,
+            },
         )),
         Storage::S3 {
             bucket,

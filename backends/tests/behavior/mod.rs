@@ -17,7 +17,7 @@ pub mod stat;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use ferry_backends::directory::{DirectoryBackend, DirectoryOptions};
+use ferry_backends::directory::{DirectoryBackend, DirectoryOptions, FsCalls};
 use ferry_backends::memory::MemoryBackend;
 use ferry_backends::sealed::SealedBackend;
 use ferry_backends::{Backend, ByteStream, Capabilities, ErrorKind, ObjectPath};
@@ -41,7 +41,7 @@ pub fn memory() -> Fixture {
     }
 }
 
-pub fn directory(fsync: bool) -> Fixture {
+pub fn directory(fsync: bool, calls: FsCalls) -> Fixture {
     let dir = tempfile::tempdir().expect("a temp dir can be created");
     // A prefix that does not exist yet: initialize creates it, as at INITREMOTE.
     let prefix = ObjectPath::new("annex/objects").expect("a valid prefix");
@@ -49,7 +49,7 @@ pub fn directory(fsync: bool) -> Fixture {
         backend: Box::new(DirectoryBackend::new(
             dir.path().to_owned(),
             Some(prefix),
-            DirectoryOptions { fsync },
+            DirectoryOptions { fsync, calls },
         )),
         skip: &[],
         _dir: Some(dir),
@@ -126,7 +126,7 @@ pub fn sealed_memory() -> Fixture {
 }
 
 pub fn sealed_directory() -> Fixture {
-    sealed(directory(false), Algorithm::ChaCha20Poly1305)
+    sealed(directory(false, FsCalls::Auto), Algorithm::ChaCha20Poly1305)
 }
 
 /// Whether a check's module can run on a storage with `caps`.
@@ -222,8 +222,9 @@ macro_rules! behavior_suite {
 }
 
 behavior_suite!(memory => crate::behavior::memory());
-behavior_suite!(directory => crate::behavior::directory(true));
-behavior_suite!(directory_without_fsync => crate::behavior::directory(false));
+behavior_suite!(directory => crate::behavior::directory(true, ferry_backends::directory::FsCalls::Auto));
+behavior_suite!(directory_without_fsync => crate::behavior::directory(false, ferry_backends::directory::FsCalls::Inline));
+behavior_suite!(directory_on_blocking_pool => crate::behavior::directory(false, ferry_backends::directory::FsCalls::BlockingPool));
 behavior_suite!(gdrive => crate::behavior::gdrive());
 behavior_suite!(s3 => crate::behavior::s3());
 behavior_suite!(webdav => crate::behavior::webdav());
