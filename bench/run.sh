@@ -18,6 +18,14 @@ cargo build --release --quiet --manifest-path "$root/Cargo.toml" --bin git-annex
 [ -x "${BENCH_VENV:-/tmp/bench/venv}/bin/git-annex" ] || "$shared/bench/setup.sh"
 
 scratch=${SCRATCH:-/tmp/bench/ferry}
+# git-annex honours annex.verify=false for an external special remote only when the user also
+# sets remote.NAME.annex-security-allow-unverified-downloads=ACKTHPPT (for its built-in directory
+# remote it needs nothing). Set it for the ferry columns, as a user who wants unverified gets
+# must, so that W2-get-noverify times ferry's retrieval, not git-annex's SHA-256. W2-get keeps
+# verifying (annex.verify stays true there).
+export GIT_CONFIG_COUNT=2
+export GIT_CONFIG_KEY_0=remote.ferry.annex-security-allow-unverified-downloads GIT_CONFIG_VALUE_0=ACKTHPPT
+export GIT_CONFIG_KEY_1=remote.ferry_nofsync.annex-security-allow-unverified-downloads GIT_CONFIG_VALUE_1=ACKTHPPT
 rm -rf "$scratch"
 EXTRA_PATH="$root/target/release" "$shared/bench/run.sh" --scratch "$scratch" \
   --variant "ferry=external:ferry:directory={dir}" \
