@@ -536,14 +536,14 @@ impl Inner {
         &self,
         path: &ObjectPath,
         source: &Path,
-        src: File,
+        (src, len): (File, u64),
         report: &dyn Fn(u64),
         cancel: &AtomicBool,
     ) -> Result<(), BackendError> {
         const OP: &str = "store";
         self.resolve(OP, path)?;
         let temp = self.open_temp(OP, path.as_str())?;
-        copy_to_end(&src, 0, &temp.file, 0, report, cancel).map_err(|e| match e {
+        copy_whole(&src, len, &temp.file, report, cancel).map_err(|e| match e {
             CopyError::Read(e) => BackendError::local("read", source, e),
             CopyError::Write(e) => self.err(OP, path.as_str(), e),
             CopyError::Cancelled => {
@@ -942,6 +942,47 @@ fn copy_to_end(
     }
 }
 
+/// Files up to this size are copied with one read and one write into a buffer instead of
+/// [`copy_to_end`]'s kernel copy: git-annex stores many small files (small keys, chunks), and
+/// for them `io::copy`'s copy_file_range probing (a seek and two stats per step, a last empty
+/// copy, a sendfile) is more system calls than the data is worth.
+const SMALL_COPY: usize = 64 * 1024;
+
+/// Copies all of `src`, measured at `len` bytes, into the empty `dst`; returns the length
+/// copied.
+fn copy_whole(
+    src: &File,
+    len: u64,
+    dst: &File,
+    report: &dyn Fn(u64),
+    cancel: &AtomicBool,
+) -> Result<u64, CopyError> {
+    if len > SMALL_COPY as u64 {
+        // All in the kernel from offset 0, so that a filesystem that can share extents
+        // (copy_file_range on btrfs, XFS) shares the whole file.
+        return copy_to_end(src, 0, dst, 0, report, cancel);
+    }
+    // One byte more than a small file holds: filling it means the file is not small (or grew
+    // since it was measured), and the kernel copy takes over from there.
+    let mut buf = vec![0u8; SMALL_COPY + 1];
+    let mut got = 0;
+    while got < buf.len() {
+        match src.read_at(&mut buf[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(CopyError::Read(e)),
+        }
+    }
+    dst.write_all_at(&buf[..got], 0)
+        .map_err(CopyError::Write)?;
+    report(got as u64);
+    if got <= SMALL_COPY {
+        return Ok(got as u64);
+    }
+    copy_to_end(src, got as u64, dst, got as u64, report, cancel)
+}
+
 /// `io::copy` does not say which side failed. Errors that only writing produces are the
 /// destination's; otherwise a fresh read of the source at the failed position decides.
 fn blame(src: &File, at: u64, err: io::Error) -> CopyError {
@@ -1129,16 +1170,22 @@ impl Backend for DirectoryBackend {
         if inner.inline() {
             let (src, len) = Inner::open_source(&source)?;
             if len <= INLINE_COPY_MAX {
-                return inner.put_file(&path, &source, src, progress, &AtomicBool::new(false));
+                return inner.put_file(
+                    &path,
+                    &source,
+                    (src, len),
+                    progress,
+                    &AtomicBool::new(false),
+                );
             }
             return with_progress(progress, move |report, cancel| {
-                inner.put_file(&path, &source, src, report, cancel)
+                inner.put_file(&path, &source, (src, len), report, cancel)
             })
             .await;
         }
         with_progress(progress, move |report, cancel| {
-            let (src, _) = Inner::open_source(&source)?;
-            inner.put_file(&path, &source, src, report, cancel)
+            let opened = Inner::open_source(&source)?;
+            inner.put_file(&path, &source, opened, report, cancel)
         })
         .await
     }

@@ -420,9 +420,15 @@ async fn get_reads_what_put_file_stored() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let b = ready_store(dir.path(), None).await?;
     let source = dir.path().join("src");
-    let data = random_bytes(300_000);
-    fs::write(&source, &data)?;
-    b.put_file(&path("a/b"), &source, &|_| {}).await?;
-    assert!(read_all(&b, &path("a/b"), 0).await? == data);
+    // Small files are copied through a buffer, larger ones in the kernel: both sides of the
+    // 64 KiB boundary, and empty.
+    for len in [0, 1, 65_535, 65_536, 65_537, 300_000] {
+        let data = random_bytes(len);
+        fs::write(&source, &data)?;
+        let name = path(&format!("a/b{len}"));
+        b.put_file(&name, &source, &|_| {}).await?;
+        let got = read_all(&b, &name, 0).await?;
+        assert!(got == data, "{len} bytes stored, {} read back", got.len());
+    }
     Ok(())
 }

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Protocol-level speed of the directory storage, no git-annex in the loop (issue 5's figures):
+# CHECKPRESENT/s and STORE/s of 4 KiB objects, with one job and with ASYNC, as measured by the
+# conformance suite's perf group (release builds of ferry and of ferry-conformance).
+#
+#   bench/protocol.sh [N]      N operations per test (default 10000), 3 rounds, interleaved
+#
+# Columns: ferry on a tmpfs directory (/dev/shm: the cost of ferry and the protocol alone), ferry
+# on the project's disk (adds the filesystem's cost of creating a file, which bounds any remote
+# that writes files, git-annex's own directory remote too), and `rclone gitannex` (the fastest
+# peer in docs/compatibility.md) on the same two places when rclone is in the repository's .venv.
+# fsync=no for ferry: with the default fsync=yes a STORE waits for the disk, which measures the
+# disk. Writes bench/results/<date>-protocol.md.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+n=${1:-10000}
+rounds=${ROUNDS:-3}
+
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
+  --bin git-annex-remote-ferry --bin ferry-conformance
+conf=$root/target/release/ferry-conformance
+ferry=$root/target/release/git-annex-remote-ferry
+rclone=$root/.venv/bin/rclone
+
+work=$(mktemp -d /tmp/ferry-protocol-bench.XXXXXX)
+shm=$(mktemp -d /dev/shm/ferry-protocol-bench.XXXXXX)
+trap 'rm -rf "$work" "$shm"' EXIT
+mkdir -p "$work/bin"
+if [ -x "$rclone" ]; then
+  ln -s "$rclone" "$work/bin/git-annex-remote-rclone-builtin"
+  printf '[local]\ntype = local\n' > "$work/rclone.conf"
+fi
+
+# run LABEL STOREDIR PROGRAM ARGS...: one perf group run, its figures appended to the CSV.
+run() {
+  local label=$1 dir=$2
+  shift 2
+  rm -rf "$dir" && mkdir -p "$dir"
+  "$conf" --group perf --perf-count "$n" --json "$@" 2>/dev/null \
+    | python3 -c '
+import json, sys
+label = sys.argv[1]
+report = json.load(sys.stdin)
+for t in report["tests"]:
+    if t["group"] != "perf":
+        continue
+    if t["status"] != "PASS":
+        sys.exit(f"{label}: {t[\"name\"]} did not pass: {t[\"detail\"]}")
+    jobs = "ASYNC" if t["name"].endswith("_async") else "1"
+    for m in t["metrics"]:
+        print(f"{label},{m[\"name\"]},{jobs},{m[\"value\"]:.0f}")
+' "$label" >> "$work/results.csv"
+}
+
+: > "$work/results.csv"
+for round in $(seq "$rounds"); do
+  echo "round $round of $rounds" >&2
+  run ferry-tmpfs "$shm/ferry" --remote "$ferry" -c "directory=$shm/ferry" -c fsync=no
+  run ferry-disk "$work/ferry" --remote "$ferry" -c "directory=$work/ferry" -c fsync=no
+  if [ -x "$rclone" ]; then
+    for where in tmpfs disk; do
+      d=$([ $where = tmpfs ] && echo "$shm/rclone" || echo "$work/rclone")
+      RCLONE_CONFIG=$work/rclone.conf PATH="$work/bin:$PATH" run "rclone-gitannex-$where" "$d" \
+        --remote git-annex-remote-rclone-builtin -c rcloneremotename=local \
+        -c "rcloneprefix=$d" -c rclonelayout=lower
+    done
+  fi
+done
+
+mkdir -p "$here/results"
+out=$here/results/$(date -u +%Y-%m-%d)-protocol.md
+python3 - "$work/results.csv" "$n" "$rounds" "$(git -C "$root" rev-parse --short HEAD)" > "$out" <<'EOF'
+import csv, statistics, sys
+path, n, rounds, rev = sys.argv[1:5]
+rows = list(csv.reader(open(path)))
+labels = sorted({r[0] for r in rows}, key=lambda l: (not l.startswith("ferry"), l))
+metrics = []
+for r in rows:
+    if (r[1], r[2]) not in metrics:
+        metrics.append((r[1], r[2]))
+print(f"# Protocol-level speed, directory storage (ferry {rev})\n")
+print(f"`bench/protocol.sh {n}`: {n} operations per test, median of {rounds} interleaved rounds,")
+print("release builds, 4 KiB objects, ferry with fsync=no. tmpfs = /dev/shm, disk = the project's")
+print("disk (/tmp). ops/s, higher is better; `jobs`: 1, or ASYNC with 8 jobs in flight.\n")
+print("| measurement | jobs | " + " | ".join(labels) + " |")
+print("|---|---|" + "---|" * len(labels))
+for name, jobs in metrics:
+    cells = []
+    for l in labels:
+        v = [float(r[3]) for r in rows if r[0] == l and r[1] == name and r[2] == jobs]
+        cells.append(f"{statistics.median(v):,.0f}" if v else "n/a")
+    print(f"| {name} | {jobs} | " + " | ".join(cells) + " |")
+EOF
+echo "summary: $out" >&2
+cat "$out"
