@@ -3,7 +3,7 @@
 //! - **Atomic put without temp names**: S3 makes an object visible only when its single PUT or
 //!   its multipart upload's "complete" succeeds, so a failed or cut upload shows nothing at
 //!   the key. A failed upload is aborted; one killed with its process stays invisible until
-//!   [`Backend::clean_stale_uploads`] or a bucket lifecycle rule removes it (see there).
+//!   [`Backend::clean_stale_uploads`] aborts it a day later (module `multipart`).
 //! - **Bounded memory**: objects up to [`PART_SIZE`] go in one PUT; larger ones in a multipart
 //!   upload of `PART_SIZE` parts, at most [`UPLOAD_CONCURRENCY`] in flight, so a put holds
 //!   about `(UPLOAD_CONCURRENCY + 1) × PART_SIZE` bytes whatever the object size.
@@ -21,10 +21,13 @@ use futures::{StreamExt, TryStreamExt};
 use opendal::Operator;
 
 use crate::http_common::{self, BodyFault, CheckedBody, HttpOptions};
+
+mod multipart;
 use crate::{
     Backend, BackendError, ByteStream, Capabilities, Description, ErrorKind, ListEntry, ObjectMeta,
     ObjectPath, Progress,
 };
+pub use multipart::STALE_UPLOAD_AGE;
 
 /// Size of one part of a multipart upload (S3's minimum is 5 MiB). Objects up to this size go
 /// in a single PUT.
@@ -92,6 +95,8 @@ struct Inner {
     /// The bucket answered a listing once in this process, so a 404 on a key means the key
     /// is absent, not the bucket.
     bucket_confirmed: AtomicBool,
+    /// Finding and aborting unfinished multipart uploads (requests OpenDAL does not make).
+    multipart: multipart::Multipart,
 }
 
 /// Classifies an OpenDAL error from the S3 service; the one place that does.
@@ -184,6 +189,17 @@ impl S3Backend {
         let op = Operator::new(builder).map_err(|e| fail(http_common::one_line(&e)))?;
         let client = http_common::http_client(&config.http)
             .map_err(|e| fail(format!("cannot set up HTTP: {e}")))?;
+        // The bucket's URL as OpenDAL builds it, for the requests it does not make.
+        let base = endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+        let base = base.trim_end_matches('/');
+        let bucket_url = if config.path_style {
+            format!("{base}/{}", config.bucket)
+        } else {
+            base.replacen("//", &format!("//{}.", config.bucket), 1)
+        };
+        let multipart_client = client.clone();
         let op = http_common::finish_operator(op, client, &config.http);
         let host = endpoint.unwrap_or_else(|| format!("AWS {region}"));
         let location = match &config.prefix {
@@ -193,12 +209,59 @@ impl S3Backend {
         Ok(S3Backend {
             inner: Arc::new(Inner {
                 op,
+                multipart: multipart::Multipart {
+                    client: multipart_client,
+                    bucket_url,
+                    key_prefix: match &config.prefix {
+                        Some(prefix) => format!("{}/", prefix.as_str()),
+                        None => String::new(),
+                    },
+                    region: region.to_owned(),
+                    credential: reqsign_aws_v4::Credential {
+                        access_key_id: config.access_key_id.clone(),
+                        secret_access_key: config.secret_access_key.expose().clone(),
+                        session_token: None,
+                        expires_in: None,
+                    },
+                    storage: format!("s3 {location}"),
+                },
                 storage: format!("s3 {location}"),
                 location,
                 bucket: config.bucket,
                 bucket_confirmed: AtomicBool::new(false),
             }),
         })
+    }
+}
+
+impl S3Backend {
+    /// Aborts the unfinished multipart uploads under this store's prefix that were started at
+    /// least `age` ago and had no part sent within `age`; returns how many.
+    /// [`Backend::clean_stale_uploads`] uses [`STALE_UPLOAD_AGE`]; tests give shorter ages.
+    ///
+    /// # Errors
+    /// The uploads cannot be listed or one cannot be aborted (nothing is lost; a later call
+    /// tries again).
+    pub async fn abort_stale_uploads(
+        &self,
+        age: std::time::Duration,
+    ) -> Result<usize, BackendError> {
+        self.inner.multipart.abort_stale(age).await
+    }
+
+    /// The unfinished multipart uploads under this store's prefix, as `(key, upload id)`.
+    ///
+    /// # Errors
+    /// The server did not answer the listing.
+    pub async fn unfinished_uploads(&self) -> Result<Vec<(String, String)>, BackendError> {
+        Ok(self
+            .inner
+            .multipart
+            .list_uploads()
+            .await?
+            .into_iter()
+            .map(|u| (u.key, u.upload_id))
+            .collect())
     }
 }
 
@@ -448,13 +511,13 @@ impl Backend for S3Backend {
         self.inner.check_bucket("use", "").await
     }
 
-    /// Always `Ok(0)`: OpenDAL has no call to list unfinished multipart uploads, so uploads
-    /// left by a killed process cannot be found here. They never become visible objects, but
-    /// they are billed: set an `AbortIncompleteMultipartUpload` lifecycle rule on the bucket
-    /// (for example one day), which is what S3 recommends anyway. Uploads that fail while
-    /// ferry runs are aborted on the spot.
+    /// Aborts the multipart uploads under this store's prefix that a killed process left:
+    /// started more than [`STALE_UPLOAD_AGE`] ago and without a part sent since (so a live
+    /// upload, ours or another process's, is never touched). Their parts are billed while
+    /// they exist, yet never become objects. Uploads that fail while ferry runs are aborted
+    /// on the spot; this finds the rest, at PREPARE and in `ferry doctor`.
     async fn clean_stale_uploads(&self) -> Result<usize, BackendError> {
-        Ok(0)
+        self.abort_stale_uploads(STALE_UPLOAD_AGE).await
     }
 
     async fn stat(&self, path: &ObjectPath) -> Result<Option<ObjectMeta>, BackendError> {

@@ -10,5 +10,6 @@ mod gdrive;
 mod gdrive_fake;
 mod large;
 mod layout_vectors;
+mod s3_multipart;
 mod sealed;
 mod servers;

@@ -22,7 +22,11 @@ use ctr::cipher::{KeyIvInit, StreamCipher};
 use ferry_backends::ObjectPath;
 use ferry_crypto::Secret;
 
+pub use encrypted::PasswordSource;
+
 use crate::settings::Storage;
+
+mod encrypted;
 use crate::storage::{Login, StorageSecrets};
 
 /// The environment as seen when the configuration is read. A snapshot rather than
@@ -36,9 +40,6 @@ pub fn process_env() -> Env {
 
 /// The storage types ferry can take from rclone.conf.
 const SUPPORTED_TYPES: &str = "s3, webdav, drive and local";
-
-/// The first line of an encrypted rclone.conf (after comments and blank lines).
-const ENCRYPTED_MARKER: &str = "RCLONE_ENCRYPT_V0:";
 
 /// The AES-256 key of rclone's `obscure`. It is public (in rclone's source and docs): obscuring
 /// only keeps passwords from being read over a shoulder, it is no protection.
@@ -61,11 +62,13 @@ pub enum RcloneConfError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is encrypted with a configuration password.
-    #[error("the rclone config {} is encrypted, and ferry does not read encrypted rclone configs; remove its password (`rclone config encryption remove`) or set RCLONE_CONFIG to an unencrypted file holding just this remote", path.display())]
+    /// The file is encrypted with a configuration password and cannot be opened.
+    #[error("the rclone config {} is encrypted and {problem}", path.display())]
     Encrypted {
         /// The file.
         path: PathBuf,
+        /// What is missing or wrong, and what to do.
+        problem: String,
     },
     /// A line that is neither a section, a `key = value`, a comment nor blank.
     #[error("the rclone config {}, line {line}: {problem}; fix it with `rclone config` or an editor", path.display())]
@@ -158,16 +161,20 @@ pub struct RcloneConf {
 
 impl RcloneConf {
     /// Reads the file at `path`; a missing file is an empty configuration (as for rclone, whose
-    /// remotes may then come from the environment alone).
+    /// remotes may then come from the environment alone). An encrypted file is opened with the
+    /// password from `password`.
     ///
     /// # Errors
-    /// The file cannot be read, is encrypted, or has a malformed line.
-    pub fn load(path: Option<&Path>) -> Result<RcloneConf, RcloneConfError> {
+    /// The file cannot be read or opened, or has a malformed line.
+    pub fn load(
+        path: Option<&Path>,
+        password: PasswordSource<'_>,
+    ) -> Result<RcloneConf, RcloneConfError> {
         let Some(path) = path else {
             return Ok(RcloneConf::default());
         };
         match std::fs::read_to_string(path) {
-            Ok(text) => RcloneConf::parse(path, &text),
+            Ok(text) => RcloneConf::parse_with(path, &text, password),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RcloneConf {
                 path: Some(path.to_path_buf()),
                 sections: BTreeMap::new(),
@@ -179,57 +186,167 @@ impl RcloneConf {
         }
     }
 
-    /// Parses the text of an rclone.conf read from `path`.
+    /// Parses the text of an unencrypted rclone.conf read from `path` (an encrypted one is
+    /// refused as having no password).
     ///
     /// # Errors
-    /// The text is an encrypted config, or has a line that is not a section header,
-    /// `key = value`, a comment (`#`, `;`) or blank.
+    /// See [`RcloneConf::parse_with`].
     pub fn parse(path: &Path, text: &str) -> Result<RcloneConf, RcloneConfError> {
+        let no_env = Env::new();
+        RcloneConf::parse_with(
+            path,
+            text,
+            PasswordSource {
+                command: None,
+                env: &no_env,
+            },
+        )
+    }
+
+    /// Parses the text of an rclone.conf read from `path`, as rclone's ini reader (goconfig)
+    /// does; an encrypted file is first decrypted with the password from `password`.
+    ///
+    /// rclone's reader differs from other ini readers in ways that matter for secrets:
+    /// `key: value` is the same as `key = value` (the first `=` or `:` ends the key); a value
+    /// is trimmed, and unquoted only when wrapped in backticks or triple double quotes (how
+    /// rclone writes a value holding a backtick), never when wrapped in single `"` or `'`,
+    /// which then belong to the value; and there is no escaping.
+    ///
+    /// # Errors
+    /// The text is an encrypted config that cannot be opened, or has a line that is not a
+    /// section header, `key = value`, a comment (`#`, `;`) or blank.
+    pub fn parse_with(
+        path: &Path,
+        text: &str,
+        password: PasswordSource<'_>,
+    ) -> Result<RcloneConf, RcloneConfError> {
+        // rclone looks at the first line that is not blank or a comment: the marker means
+        // everything after it is the encrypted configuration.
+        let mut offset = 0;
+        for line in text.split_inclusive('\n') {
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
+                offset += line.len();
+                continue;
+            }
+            match encrypted::marker_kind(trimmed) {
+                Some(Ok(())) => {
+                    let plain = encrypted::decrypt(path, &text[offset + line.len()..], password)?;
+                    return RcloneConf::parse_plain(path, &plain);
+                }
+                Some(Err(())) => {
+                    return Err(RcloneConfError::Encrypted {
+                        path: path.to_path_buf(),
+                        problem: format!(
+                            "uses an encryption ({trimmed}) newer than ferry (and this rclone) reads; decrypt it with a newer rclone"
+                        ),
+                    });
+                }
+                None => break,
+            }
+        }
+        RcloneConf::parse_plain(path, text)
+    }
+
+    fn parse_plain(path: &Path, text: &str) -> Result<RcloneConf, RcloneConfError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut sections: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        let mut current: Option<String> = None;
-        let mut seen_content = false;
+        // As in goconfig, keys before the first section header belong to a section named
+        // DEFAULT.
+        let mut current = "DEFAULT".to_owned();
+        let mut auto_key = 1;
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
                 continue;
             }
-            // rclone writes a comment, then the marker, then base64: the marker is the first
-            // line that is not a comment.
-            if !seen_content && line.starts_with(ENCRYPTED_MARKER) {
-                return Err(RcloneConfError::Encrypted {
+            if line.len() >= 2 && line.starts_with('[') && line.ends_with(']') {
+                current = match line[1..line.len() - 1].trim() {
+                    "" => "DEFAULT".to_owned(),
+                    name => name.to_owned(),
+                };
+                sections.entry(current.clone()).or_default();
+                auto_key = 1;
+                continue;
+            }
+            let (mut key, value) =
+                split_key_value(line).map_err(|problem| RcloneConfError::Syntax {
                     path: path.to_path_buf(),
-                });
+                    line: i + 1,
+                    problem: format!("{problem} in {line:?}"),
+                })?;
+            // goconfig's auto-numbered keys ("- = value"), kept only to read the same keys.
+            if key == "-" {
+                key = format!("#{auto_key}");
+                auto_key += 1;
             }
-            seen_content = true;
-            let syntax = |problem: String| RcloneConfError::Syntax {
-                path: path.to_path_buf(),
-                line: i + 1,
-                problem,
-            };
-            if let Some(name) = line.strip_prefix('[') {
-                let name = name
-                    .strip_suffix(']')
-                    .ok_or_else(|| syntax(format!("section header {line} has no closing ]")))?;
-                sections.entry(name.to_owned()).or_default();
-                current = Some(name.to_owned());
-                continue;
-            }
-            let (key, value) = line
-                .split_once('=')
-                .ok_or_else(|| syntax(format!("{line:?} is not key = value")))?;
-            let Some(section) = &current else {
-                // Keys before the first section belong to no remote; rclone ignores them too.
-                continue;
-            };
             sections
-                .entry(section.clone())
+                .entry(current.clone())
                 .or_default()
-                .insert(key.trim().to_owned(), value.trim().to_owned());
+                .insert(key, value);
         }
         Ok(RcloneConf {
             path: Some(path.to_path_buf()),
             sections,
         })
+    }
+
+    /// The values of section `name` as rclone's `GetValue` returns them: a key missing from
+    /// `a.b` is looked up in `a` (while such parent sections exist), and `%(key)s` in a value
+    /// is replaced by `key` of the DEFAULT section, else of the same section, else by nothing.
+    pub fn effective_values(&self, name: &str) -> BTreeMap<String, String> {
+        let mut chain = vec![name];
+        let mut current = name;
+        while let Some(dot) = current.rfind('.') {
+            current = &current[..dot];
+            if !self.sections.contains_key(current) {
+                break;
+            }
+            chain.push(current);
+        }
+        let mut out = BTreeMap::new();
+        // Outermost first, so that the section's own values win.
+        for section in chain.into_iter().rev() {
+            for (key, raw) in &self.sections[section] {
+                out.insert(key.clone(), self.unfold(section, raw, 0));
+            }
+        }
+        out
+    }
+
+    /// Replaces `%(key)s` in `value` of `section` the way goconfig does (up to 200 rounds,
+    /// the first match each round; its name loses leading `%(` and trailing `)s` characters).
+    fn unfold(&self, section: &str, value: &str, depth: usize) -> String {
+        let mut value = value.to_owned();
+        // goconfig recurses without a bound and would overflow its stack on `a = %(a)s`;
+        // ferry stops instead.
+        if depth > 8 {
+            return value;
+        }
+        for _ in 0..200 {
+            let Some(reference) = first_reference(&value) else {
+                break;
+            };
+            let replacement = self.lookup(section, &reference, depth);
+            value = value.replace(&reference, &replacement);
+        }
+        value
+    }
+
+    /// What goconfig puts in place of `reference` (`%(name)s`) in a value of `section`.
+    fn lookup(&self, section: &str, reference: &str, depth: usize) -> String {
+        let name = reference
+            .trim_start_matches(['%', '('])
+            .trim_end_matches([')', 's']);
+        if let Some(v) = self.sections.get("DEFAULT").and_then(|d| d.get(name)) {
+            return self.unfold("DEFAULT", v, depth + 1);
+        }
+        if section != "DEFAULT"
+            && let Some(v) = self.sections.get(section).and_then(|d| d.get(name))
+        {
+            return v.clone();
+        }
+        String::new()
     }
 
     /// The remote `name` with the environment's overrides applied, in rclone's precedence:
@@ -246,7 +363,7 @@ impl RcloneConf {
             .filter_map(|(k, v)| Some((k.strip_prefix(&env_prefix)?.to_lowercase(), v.clone())))
             .collect();
         let mut values = match self.sections.get(name) {
-            Some(section) => section.clone(),
+            Some(_) => self.effective_values(name),
             None if from_env.contains_key("type") => BTreeMap::new(),
             None => {
                 return Err(RcloneConfError::NoSuchRemote {
@@ -577,6 +694,78 @@ impl RcloneRemote {
     }
 }
 
+/// The first `%(name)s` in `text` (goconfig's `%\(([^\)]+)\)s`), if any.
+fn first_reference(text: &str) -> Option<String> {
+    let mut from = 0;
+    while let Some(i) = text[from..].find("%(") {
+        let start = from + i;
+        let after = &text[start + 2..];
+        if let Some(close) = after.find(')')
+            && close > 0
+            && after[close + 1..].starts_with('s')
+        {
+            return Some(text[start..start + 2 + close + 2].to_owned());
+        }
+        from = start + 1;
+    }
+    None
+}
+
+/// One `key = value` line read as goconfig reads it: the key ends at the first `=` or `:`
+/// (unless it is quoted with `"`, `"""` or a backtick); the value is trimmed and loses its
+/// quotes only when they are backticks or `"""` (with at least two or six characters), the
+/// closing quote being the last one on the line.
+fn split_key_value(line: &str) -> Result<(String, String), &'static str> {
+    let key_quote = if line.starts_with("\"\"\"") && line.len() >= 6 {
+        Some("\"\"\"")
+    } else if line.starts_with('"') {
+        Some("\"")
+    } else if line.starts_with('`') {
+        Some("`")
+    } else {
+        None
+    };
+    let (key, rest) = match key_quote {
+        Some(q) => {
+            let close = line[q.len()..]
+                .find(q)
+                .ok_or("a quoted key has no closing quote")?
+                + q.len();
+            let sep = line[close..]
+                .find(['=', ':'])
+                .ok_or("no = after the quoted key")?
+                + close;
+            (line[q.len()..close].to_owned(), &line[sep + 1..])
+        }
+        None => {
+            let sep = line.find(['=', ':']).ok_or("not key = value")?;
+            if sep == 0 {
+                return Err("no key before the =");
+            }
+            (line[..sep].trim().to_owned(), &line[sep + 1..])
+        }
+    };
+    let rest = rest.trim();
+    let value_quote = if rest.len() >= 2 && rest.starts_with('`') {
+        Some("`")
+    } else if rest.len() >= 6 && rest.starts_with("\"\"\"") {
+        Some("\"\"\"")
+    } else {
+        None
+    };
+    let value = match value_quote {
+        Some(q) => {
+            let inner = &rest[q.len()..];
+            let close = inner
+                .rfind(q)
+                .ok_or("a quoted value has no closing quote")?;
+            inner[..close].to_owned()
+        }
+        None => rest.to_owned(),
+    };
+    Ok((key, value))
+}
+
 fn parse_bool(v: &str) -> Option<bool> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "yes" | "1" => Some(true),
@@ -661,8 +850,9 @@ pub fn join_path(target_path: &str, prefix: &str) -> String {
     }
 }
 
-/// Everything in one step: finds rclone.conf (`config_file` first), reads the remote that
-/// `target` names and maps it, with `prefix`, to ferry's storage.
+/// Everything in one step: finds rclone.conf (`config_file` first), opens it (with the password
+/// from `passcmd` or the environment if it is encrypted), reads the remote that `target` names
+/// and maps it, with `prefix`, to ferry's storage.
 ///
 /// # Errors
 /// Any [`RcloneConfError`].
@@ -670,12 +860,19 @@ pub fn resolve(
     target: &str,
     prefix: &str,
     config_file: Option<&Path>,
+    passcmd: Option<&str>,
     env: &Env,
     cwd: &Path,
     fsync: bool,
 ) -> Result<Resolved, RcloneConfError> {
     let (name, target_path) = parse_target(target)?;
-    let conf = RcloneConf::load(locate(config_file, env).as_deref())?;
+    let conf = RcloneConf::load(
+        locate(config_file, env).as_deref(),
+        PasswordSource {
+            command: passcmd,
+            env,
+        },
+    )?;
     let remote = conf.remote(name, env)?;
     remote.resolve(&join_path(target_path, prefix), cwd, fsync)
 }
@@ -759,16 +956,77 @@ remote = mylocal:/x
     }
 
     #[test]
-    fn encrypted_config_is_refused_with_what_to_do() {
-        let text = "# Encrypted rclone configuration File\n\nRCLONE_ENCRYPT_V0:\nZm9vYmFy\n";
+    fn encrypted_config_without_password_says_what_to_set() {
+        let text = "# Encrypted rclone configuration File\n\nRCLONE_ENCRYPT_V0:\nZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFy\n";
         let e = RcloneConf::parse(Path::new("/home/u/rclone.conf"), text).unwrap_err();
         assert!(matches!(e, RcloneConfError::Encrypted { .. }), "{e:?}");
         let text = e.to_string();
         assert!(
             text.contains("/home/u/rclone.conf")
-                && text.contains("rclone config encryption remove"),
+                && text.contains("set RCLONE_CONFIG_PASS")
+                && text.contains("rclone_passcmd="),
             "{text}"
         );
+        let e = RcloneConf::parse(Path::new("/c"), "RCLONE_ENCRYPT_V1:\nabc\n").unwrap_err();
+        assert!(e.to_string().contains("newer"), "{e}");
+    }
+
+    #[test]
+    fn values_are_read_as_rclones_ini_reader_reads_them() {
+        let conf = RcloneConf::parse(
+            Path::new("/c"),
+            concat!(
+                "\u{feff}top = before any section\n",
+                "[q]\n",
+                "double = \"kept\"\n",
+                "single = 'kept'\n",
+                "tick = `a \"b\" c`\n",
+                "triple = \"\"\"x`y\"z\"\"\"\n",
+                "colon: value = with equals\n",
+                "url = http://h:1/p\n",
+                "`k=ey` = v\n",
+                "empty =\n",
+                "ticks = ``\n",
+                "short = \"\"\"ab\n",
+                "[ spaced ]\n",
+                "type = local\n",
+            ),
+        )
+        .unwrap();
+        let q = &conf.sections["q"];
+        assert_eq!(q["double"], "\"kept\"");
+        assert_eq!(q["single"], "'kept'");
+        assert_eq!(q["tick"], "a \"b\" c");
+        assert_eq!(q["triple"], "x`y\"z");
+        assert_eq!(q["colon"], "value = with equals");
+        assert_eq!(q["url"], "http://h:1/p");
+        assert_eq!(q["k=ey"], "v");
+        assert_eq!(q["empty"], "");
+        assert_eq!(q["ticks"], "");
+        // Fewer than six characters: not a triple-quoted value.
+        assert_eq!(q["short"], "\"\"\"ab");
+        assert_eq!(conf.sections["DEFAULT"]["top"], "before any section");
+        assert_eq!(conf.sections["spaced"]["type"], "local");
+        for bad in ["`open = v", "k = `open", "= v", "k = \"\"\"open"] {
+            let e = RcloneConf::parse(Path::new("/c"), &format!("[a]\n{bad}\n")).unwrap_err();
+            assert!(e.to_string().contains("line 2"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn dotted_remotes_inherit_and_references_unfold_as_in_rclone() {
+        let conf = RcloneConf::parse(
+            Path::new("/c"),
+            "[DEFAULT]\nhost = h1\n[a]\ntype = webdav\nurl = http://%(host)s/%(path)s/%(nope)s\npath = p\nuser = u\n[a.b]\nuser = %(keys)s\nkey = k\n[x.y.z]\ntype = local\n",
+        )
+        .unwrap();
+        let a = conf.remote("a", &Env::new()).unwrap();
+        assert_eq!(a.get("url"), Some("http://h1/p/"));
+        let ab = conf.remote("a.b", &Env::new()).unwrap();
+        // Inherited from [a]; "%(keys)s" names "key" (goconfig trims trailing 's' and ')').
+        assert_eq!((ab.kind.as_str(), ab.get("user")), ("webdav", Some("k")));
+        assert_eq!(ab.get("url"), Some("http://h1/p/"));
+        assert_eq!(conf.remote("x.y.z", &Env::new()).unwrap().kind, "local");
     }
 
     #[test]

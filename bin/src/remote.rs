@@ -448,10 +448,11 @@ impl SpecialRemote for FerryRemote {
 
     async fn prepare(&self, annex: &Annex) -> Result<(), Failure> {
         let (settings, backend) = open_storage(annex, Phase::Use).await?;
-        // Temporary files of killed uploads; a store that is away now is cleaned next time.
+        // Temporary files and unfinished multipart uploads of killed STOREs (one listing
+        // request on S3); a store that is away now is cleaned next time.
         match backend.clean_stale_uploads().await {
             Ok(0) => {}
-            Ok(n) => tracing::info!("removed {n} temporary files of interrupted uploads"),
+            Ok(n) => tracing::info!("removed {n} leftovers of interrupted uploads"),
             Err(e) => tracing::debug!("no cleanup of interrupted uploads: {e}"),
         }
         let (backend, sealed) = match settings.encryption.encryption.algorithm() {

@@ -45,6 +45,10 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         description: "target=: the rclone.conf to read (default: where rclone looks: RCLONE_CONFIG, ~/.config/rclone/rclone.conf, ...)",
     },
     ConfigKey {
+        name: "rclone_passcmd",
+        description: "target=: a command printing the password of an encrypted rclone.conf (split into words like rclone's --password-command, run without a shell); default: RCLONE_PASSWORD_COMMAND, else RCLONE_CONFIG_PASS",
+    },
+    ConfigKey {
         name: "prefix",
         description: "a sub-path inside the storage under which objects are kept (default: none); with target= the rclone path inside the remote, BUCKET/path for s3 (default: git-annex)",
     },
@@ -204,6 +208,9 @@ pub struct RcloneTarget {
     pub prefix: String,
     /// `rclone_config=`, when given.
     pub config_file: Option<PathBuf>,
+    /// `rclone_passcmd=`, when given and not empty: the command printing the password of an
+    /// encrypted rclone.conf (git-annex-remote-rclone's key, its `--password-command`).
+    pub passcmd: Option<String>,
 }
 
 /// The defaults of the bridge that created a configuration, for `target=` remotes: a value
@@ -463,6 +470,7 @@ impl Settings {
                         .to_owned()
                     }),
                     config_file: value("rclone_config").map(PathBuf::from),
+                    passcmd: value("rclone_passcmd").filter(|c| !c.is_empty()),
                 },
                 layout_given.unwrap_or(match bridge {
                     Bridge::Bash => Layout::Lower,
@@ -594,6 +602,7 @@ impl Settings {
             &rclone.target,
             &rclone.prefix,
             rclone.config_file.as_deref(),
+            rclone.passcmd.as_deref(),
             &crate::rclone_conf::process_env(),
             cwd,
             fsync,
@@ -668,6 +677,10 @@ impl Settings {
             ];
             if let Some(file) = &rclone.config_file {
                 out.push(("rclone_config", file.to_string_lossy().into_owned()));
+            }
+            if let Some(command) = &rclone.passcmd {
+                // The command, never the password it prints.
+                out.push(("rclone_passcmd", command.clone()));
             }
             match &self.storage {
                 Storage::Directory { fsync, .. } => {

@@ -68,6 +68,7 @@ pub fn rclone_secrets(
         &rclone.target,
         &rclone.prefix,
         rclone.config_file.as_deref(),
+        rclone.passcmd.as_deref(),
         &crate::rclone_conf::process_env(),
         cwd,
         true,

@@ -323,38 +323,309 @@ fn rclone_gitannex_names_get_its_defaults_and_the_values_used_are_stored() {
     );
 }
 
-#[test]
-fn encrypted_rclone_conf_and_unsupported_types_are_refused_with_what_to_do() {
-    let repo = Repo::new();
-    let conf = write_conf(
-        &repo,
-        "# Encrypted rclone configuration File\n\nRCLONE_ENCRYPT_V0:\nc2VjcmV0c2VjcmV0c2VjcmV0\n",
+/// rclone with `RCLONE_CONFIG` at `conf`; its output.
+fn rclone_at(repo: &Repo, conf: &Path, args: &[&str]) -> Output {
+    let mut cmd = repo.command("rclone", args);
+    cmd.env("RCLONE_CONFIG", conf)
+        .env_remove("RCLONE_CONFIG_PASS");
+    run_ok(cmd)
+}
+
+/// What rclone itself reads from `conf`: `rclone config dump`, as section → key → value.
+fn rclone_dump(repo: &Repo, conf: &Path, env: &[(&str, &str)]) -> Sections {
+    let mut cmd = repo.command("rclone", &["config", "dump"]);
+    cmd.env("RCLONE_CONFIG", conf)
+        .env_remove("RCLONE_CONFIG_PASS");
+    cmd.envs(env.iter().copied());
+    serde_json::from_str(&stdout(&run_ok(cmd))).expect("rclone config dump is JSON")
+}
+
+type Sections = std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
+
+/// What ferry reads from `conf` with the password from `passcmd` / `env`, in the sections
+/// rclone dumps, with the keys rclone dumps (its own keys: a dotted section also inherits its
+/// parent's, which `rclone config dump` does not list).
+fn ferry_view(
+    conf: &Path,
+    passcmd: Option<&str>,
+    env: &[(&str, &str)],
+    dump: &Sections,
+) -> Result<Sections, String> {
+    use ferry::rclone_conf::{PasswordSource, RcloneConf};
+    let env: ferry::rclone_conf::Env = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let parsed = RcloneConf::load(
+        Some(conf),
+        PasswordSource {
+            command: passcmd,
+            env: &env,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    assert_eq!(
+        parsed.sections.keys().collect::<Vec<_>>(),
+        dump.keys().collect::<Vec<_>>()
     );
-    let init = |conf: &Path, target: &str| {
-        let mut cmd = repo.command(
-            "git-annex",
-            &[
-                "initremote",
-                "r",
-                "type=external",
-                "externaltype=ferry",
-                target,
-                "encryption=none",
-            ],
+    Ok(dump
+        .iter()
+        .map(|(name, keys)| {
+            let mut values = parsed.effective_values(name);
+            if name.contains('.') {
+                values.retain(|k, _| keys.contains_key(k));
+            }
+            (name.clone(), values)
+        })
+        .collect())
+}
+
+#[test]
+fn rclone_conf_values_are_read_as_rclone_reads_them_plain_and_encrypted() {
+    let repo = Repo::new();
+    let conf = repo.tmp.path().join("rclone.conf");
+    // Values that make rclone's writer quote them (backticks, double quotes) or that rclone's
+    // reader treats specially, written by rclone itself...
+    rclone_at(
+        &repo,
+        &conf,
+        &[
+            "config",
+            "create",
+            "q",
+            "webdav",
+            "url=http://h/x",
+            "user=we`ird\"user",
+            "bearer_token=\"quoted\"",
+            "--non-interactive",
+        ],
+    );
+    rclone_at(
+        &repo,
+        &conf,
+        &[
+            "config",
+            "create",
+            "q2",
+            "webdav",
+            "url=http://h",
+            "user=a`b",
+            "bearer_token=  sp  %(type)s",
+            "--non-interactive",
+        ],
+    );
+    // ...and by hand: separators, quotes and references rclone's reader accepts.
+    let mut text = std::fs::read_to_string(&conf).expect("read rclone.conf");
+    text.push_str(
+        "[h]\ntype = local\ncolon: a = b\nsingle = 'x'\ntick = `a \"b\" c`\ntriple = \"\"\"x`y\"z\"\"\"\nshort = \"\"\"ab\n`k=ey` = v\nempty =\nticks = ``\n[ spaced ]\ntype = local\n[h.sub]\nown = %(colon)s!\n",
+    );
+    std::fs::write(&conf, format!("\u{feff}top = before\n{text}")).expect("write");
+    let dump = rclone_dump(&repo, &conf, &[]);
+    assert!(
+        dump.contains_key("h") && dump.contains_key("DEFAULT"),
+        "{dump:?}"
+    );
+    let expected = dump.clone();
+    let sections = &dump;
+    assert_eq!(ferry_view(&conf, None, &[], sections).unwrap(), expected);
+    // The values ferry uses through a remote are rclone's too.
+    let remote =
+        ferry::rclone_conf::RcloneConf::parse(&conf, &std::fs::read_to_string(&conf).unwrap())
+            .unwrap()
+            .remote("q", &Default::default())
+            .unwrap();
+    assert_eq!(remote.get("user"), Some("we`ird\"user"));
+    // rclone lists h.sub as a remote: its type comes from [h].
+    let remotes = stdout(&rclone_at(&repo, &conf, &["listremotes"]));
+    assert!(remotes.contains("h.sub:"), "{remotes}");
+    let sub =
+        ferry::rclone_conf::RcloneConf::parse(&conf, &std::fs::read_to_string(&conf).unwrap())
+            .unwrap()
+            .remote("h.sub", &Default::default())
+            .unwrap();
+    // %(colon)s is looked up in DEFAULT and in h.sub itself, not in [h]: it is empty.
+    assert_eq!((sub.kind.as_str(), sub.get("own")), ("local", Some("!")));
+
+    // The same file encrypted by rclone, its password from a command.
+    let password = "pässwörd 1";
+    let pwfile = repo.tmp.path().join("pw");
+    std::fs::write(&pwfile, format!("{password}\n")).expect("write pw");
+    let passcmd = format!("cat {}", pwfile.display());
+    rclone_at(
+        &repo,
+        &conf,
+        &[
+            "config",
+            "encryption",
+            "set",
+            "--password-command",
+            &passcmd,
+        ],
+    );
+    let encrypted = std::fs::read_to_string(&conf).expect("read");
+    assert!(encrypted.contains("RCLONE_ENCRYPT_V0:"), "{encrypted}");
+    assert_eq!(
+        rclone_dump(&repo, &conf, &[("RCLONE_CONFIG_PASS", password)]),
+        dump
+    );
+    assert_eq!(
+        ferry_view(&conf, Some(&passcmd), &[], sections).unwrap(),
+        expected
+    );
+    assert_eq!(
+        ferry_view(&conf, None, &[("RCLONE_CONFIG_PASS", password)], sections).unwrap(),
+        expected
+    );
+    assert_eq!(
+        ferry_view(
+            &conf,
+            None,
+            &[("RCLONE_PASSWORD_COMMAND", &passcmd)],
+            sections
+        )
+        .unwrap(),
+        expected
+    );
+    // rclone_passcmd= wins over the environment, as --password-command does in rclone.
+    assert_eq!(
+        ferry_view(
+            &conf,
+            Some(&passcmd),
+            &[("RCLONE_CONFIG_PASS", "wrong")],
+            sections
+        )
+        .unwrap(),
+        expected
+    );
+    for (passcmd, env, says) in [
+        (
+            None,
+            vec![("RCLONE_CONFIG_PASS", "wrong")],
+            "does not open it",
+        ),
+        (Some("false"), vec![], "failed"),
+        (Some("true"), vec![], "printed nothing"),
+        (Some("/nonexistent/pw-helper"), vec![], "could not be run"),
+        (None, vec![], "set RCLONE_CONFIG_PASS"),
+    ] {
+        let e = ferry_view(&conf, passcmd, &env, sections).unwrap_err();
+        assert!(
+            e.contains(says) && e.contains("is encrypted"),
+            "{passcmd:?}: {e}"
         );
-        cmd.env("RCLONE_CONFIG", conf);
+        assert!(!e.contains(password), "password in the message: {e}");
+    }
+}
+
+#[test]
+fn encrypted_rclone_conf_opens_with_rclone_passcmd_and_refuses_without_password() {
+    let repo = Repo::new();
+    let conf = repo.tmp.path().join("rclone.conf");
+    rclone_at(
+        &repo,
+        &conf,
+        &["config", "create", "mylocal", "local", "--non-interactive"],
+    );
+    let password = "annex-config-pw";
+    let pwfile = repo.tmp.path().join("pw");
+    std::fs::write(&pwfile, format!("{password}\n")).expect("write pw");
+    let passcmd = format!("cat {}", pwfile.display());
+    rclone_at(
+        &repo,
+        &conf,
+        &[
+            "config",
+            "encryption",
+            "set",
+            "--password-command",
+            &passcmd,
+        ],
+    );
+    let store = repo.tmp.path().join("store");
+    let target = format!("target=mylocal:{}", store.display());
+    let init = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec![
+            "initremote",
+            "r",
+            "type=external",
+            "externaltype=ferry",
+            &target,
+        ];
+        args.extend_from_slice(extra);
+        args.push("encryption=none");
+        let mut cmd = repo.command("git-annex", &args);
+        cmd.env("RCLONE_CONFIG", &conf)
+            .env_remove("RCLONE_CONFIG_PASS");
+        cmd.envs(env.iter().copied());
         cmd.output().expect("run git-annex")
     };
-    let out = init(&conf, "target=mylocal");
-    assert!(!out.status.success());
+    for (extra, env, says) in [
+        (
+            vec![],
+            vec![],
+            "set RCLONE_CONFIG_PASS, or give rclone_passcmd=",
+        ),
+        (
+            vec![],
+            vec![("RCLONE_CONFIG_PASS", "wrong")],
+            "does not open it",
+        ),
+        (
+            vec!["rclone_passcmd=false"],
+            vec![],
+            "rclone_passcmd= = \"false\" failed",
+        ),
+    ] {
+        let out = init(&extra, &env);
+        assert!(!out.status.success(), "{}", all_output(&out));
+        assert!(
+            all_output(&out).contains(says),
+            "{says}: {}",
+            all_output(&out)
+        );
+    }
+    let passcmd_arg = format!("rclone_passcmd={passcmd}");
+    let out = init(&[&passcmd_arg], &[]);
+    assert!(out.status.success(), "{}", all_output(&out));
+    // Every later run finds the command in remote.log (git-annex writes a space as &32;):
+    // no environment needed.
+    let log = remote_log(&repo);
     assert!(
-        all_output(&out).contains("is encrypted")
-            && all_output(&out).contains("rclone config encryption remove"),
-        "{}",
-        all_output(&out)
+        log.contains(&format!("rclone_passcmd=cat&32;{}", pwfile.display())),
+        "{log}"
     );
+    repo.write("hello.txt", HELLO);
+    repo.add_all();
+    annex_with(&repo, &conf, &["copy", "--to", "r", "hello.txt"]);
+    assert_eq!(
+        std::fs::read(store.join("git-annex").join(HELLO_LOWER)).expect("object in the store"),
+        HELLO
+    );
+    annex_with(&repo, &conf, &["fsck", "--from", "r", "hello.txt"]);
+    assert!(
+        !remote_log(&repo).contains(password),
+        "password in remote.log"
+    );
+    assert!(!repo.log_text().contains(password), "password in the log");
+}
+
+#[test]
+fn unsupported_types_are_refused_with_what_to_do() {
+    let repo = Repo::new();
     let conf = write_conf(&repo, "[box]\ntype = sftp\nhost = h\n");
-    let out = init(&conf, "target=box");
+    let mut cmd = repo.command(
+        "git-annex",
+        &[
+            "initremote",
+            "r",
+            "type=external",
+            "externaltype=ferry",
+            "target=box",
+            "encryption=none",
+        ],
+    );
+    cmd.env("RCLONE_CONFIG", &conf);
+    let out = cmd.output().expect("run git-annex");
     assert!(!out.status.success());
     assert!(
         all_output(&out).contains("type=sftp")

@@ -104,11 +104,17 @@ pub async fn doctor(repo: &Path, remote: &RemoteConfig) -> Vec<Finding> {
         }
     }
     match backend.clean_stale_uploads().await {
-        Ok(0) => out.push(finding("interrupted uploads", true, "none left behind")),
+        Ok(0) => out.push(finding(
+            "interrupted uploads",
+            true,
+            "nothing stale left behind (leftovers younger than a day are kept: they may belong to a running upload)",
+        )),
         Ok(n) => out.push(finding(
             "interrupted uploads",
             true,
-            format!("removed {n} temporary files of interrupted uploads"),
+            format!(
+                "removed {n} leftovers of interrupted uploads (temporary files, unfinished multipart uploads)"
+            ),
         )),
         Err(e) => out.push(finding("interrupted uploads", false, e.to_string())),
     }
