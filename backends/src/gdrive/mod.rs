@@ -500,6 +500,43 @@ impl Inner {
         }
     }
 
+    /// The newest copy of the object at `path`; NotFound when there is none.
+    async fn newest(&self, op: &'static str, path: &ObjectPath) -> Result<DriveFile, BackendError> {
+        let copies = self.copies(op, path).await?;
+        copies
+            .as_ref()
+            .and_then(Copies::newest)
+            .cloned()
+            .ok_or_else(|| BackendError::not_found(op, path.as_str(), self.storage.clone()))
+    }
+
+    /// Streams the content of `file` (the object at `path`) from `offset`.
+    async fn open(
+        &self,
+        path: &ObjectPath,
+        file: &DriveFile,
+        offset: u64,
+    ) -> Result<ByteStream, BackendError> {
+        const OP: &str = "retrieve";
+        let size = file.size.unwrap_or(0);
+        if offset >= size {
+            // Nothing left to read; a Range past the end would be answered 416.
+            return Ok(Box::pin(futures::stream::empty()));
+        }
+        let response = self
+            .client
+            .download(&file.id, offset)
+            .await
+            .map_err(|f| self.map_error(OP, path.as_str(), f))?;
+        // 200 instead of 206: Drive sent the whole object; skip to the offset.
+        let skip = if response.status() == StatusCode::PARTIAL_CONTENT {
+            0
+        } else {
+            offset
+        };
+        Ok(download_stream(response, skip, size - offset))
+    }
+
     /// Deletes the files `ids`, all of them even if one fails (the first failure is returned).
     async fn delete_all(
         &self,
@@ -733,33 +770,31 @@ impl Backend for GdriveBackend {
     }
 
     async fn get(&self, path: &ObjectPath, offset: u64) -> Result<ByteStream, BackendError> {
-        const OP: &str = "retrieve";
+        let file = self.inner.newest("retrieve", path).await?;
+        self.inner.open(path, &file, offset).await
+    }
+
+    /// One search finds the copy to read and its size, which the default (a `stat`, then a
+    /// `get` that searches again) would take two for: RETRIEVE of a small chunk is mostly
+    /// lookups.
+    async fn get_to_file(
+        &self,
+        path: &ObjectPath,
+        dest: &std::path::Path,
+        progress: Progress<'_>,
+    ) -> Result<(), BackendError> {
         let inner = &self.inner;
-        let copies = inner.copies(OP, path).await?;
-        let Some(file) = copies.as_ref().and_then(Copies::newest) else {
-            return Err(BackendError::not_found(
-                OP,
-                path.as_str(),
-                inner.storage.clone(),
-            ));
-        };
-        let size = file.size.unwrap_or(0);
-        if offset >= size {
-            // Nothing left to read; a Range past the end would be answered 416.
-            return Ok(Box::pin(futures::stream::empty()));
-        }
-        let response = inner
-            .client
-            .download(&file.id, offset)
-            .await
-            .map_err(|f| inner.map_error(OP, path.as_str(), f))?;
-        // 200 instead of 206: Drive sent the whole object; skip to the offset.
-        let skip = if response.status() == StatusCode::PARTIAL_CONTENT {
-            0
-        } else {
-            offset
-        };
-        Ok(download_stream(response, skip, size - offset))
+        let file = inner.newest("retrieve", path).await?;
+        let len = file.size.unwrap_or(0);
+        crate::stream_to_file::fetch_into(
+            inner.storage.clone(),
+            path,
+            dest,
+            progress,
+            len,
+            |start| inner.open(path, &file, start),
+        )
+        .await
     }
 
     async fn delete(&self, path: &ObjectPath) -> Result<(), BackendError> {

@@ -164,10 +164,11 @@ struct Faults {
 
 struct State {
     nodes: HashMap<String, Node>,
-    /// parent id → ids of its children: `'X' in parents` queries and folder deletes look up
-    /// children here instead of scanning every node (a full testremote leaves tens of
+    /// parent id → name → ids of its children of that name: `'X' in parents` queries (with a
+    /// name: nearly all of ferry's) and folder deletes look up children here instead of
+    /// scanning every node or every child (a full testremote leaves tens of
     /// thousands of folders behind).
-    children: HashMap<String, HashSet<String>>,
+    children: HashMap<String, HashMap<String, HashSet<String>>>,
     sessions: HashMap<String, Arc<tokio::sync::Mutex<Session>>>,
     tokens: HashMap<String, Instant>,
     faults: Faults,
@@ -343,7 +344,7 @@ impl State {
         let mut i = 0;
         while i < out.len() {
             if let Some(children) = self.children.get(&out[i]) {
-                out.extend(children.iter().cloned());
+                out.extend(children.values().flatten().cloned());
             }
             i += 1;
         }
@@ -351,46 +352,54 @@ impl State {
     }
 
     fn insert_node(&mut self, node: Node) {
-        for parent in &node.parents {
-            self.children
-                .entry(parent.clone())
-                .or_default()
-                .insert(node.id.clone());
-        }
+        self.link(&node.id, &node.parents, &node.name);
         self.nodes.insert(node.id.clone(), node);
     }
 
     fn remove_node(&mut self, id: &str) -> Option<Node> {
         let node = self.nodes.remove(id)?;
-        self.unlink(id, &node.parents);
+        self.unlink(id, &node.parents, &node.name);
         self.children.remove(id);
         Some(node)
     }
 
-    /// Takes `id` out of the children of `parents`.
-    fn unlink(&mut self, id: &str, parents: &[String]) {
+    /// Files `id` as a child called `name` of `parents`.
+    fn link(&mut self, id: &str, parents: &[String], name: &str) {
         for parent in parents {
-            if let Some(set) = self.children.get_mut(parent) {
+            self.children
+                .entry(parent.clone())
+                .or_default()
+                .entry(name.to_owned())
+                .or_default()
+                .insert(id.to_owned());
+        }
+    }
+
+    /// Takes `id` (called `name`) out of the children of `parents`.
+    fn unlink(&mut self, id: &str, parents: &[String], name: &str) {
+        for parent in parents {
+            if let Some(names) = self.children.get_mut(parent)
+                && let Some(set) = names.get_mut(name)
+            {
                 set.remove(id);
+                if set.is_empty() {
+                    names.remove(name);
+                }
             }
         }
     }
 
-    fn set_parents(&mut self, id: &str, parents: Vec<String>) {
-        let old = self
-            .nodes
-            .get(id)
-            .map(|n| n.parents.clone())
-            .unwrap_or_default();
-        self.unlink(id, &old);
-        for parent in &parents {
-            self.children
-                .entry(parent.clone())
-                .or_default()
-                .insert(id.to_owned());
-        }
+    /// Gives `id` new parents and a new name.
+    fn relink(&mut self, id: &str, parents: Vec<String>, name: String) {
+        let Some(node) = self.nodes.get(id) else {
+            return;
+        };
+        let (old_parents, old_name) = (node.parents.clone(), node.name.clone());
+        self.unlink(id, &old_parents, &old_name);
+        self.link(id, &parents, &name);
         if let Some(node) = self.nodes.get_mut(id) {
             node.parents = parents;
+            node.name = name;
         }
     }
 
@@ -557,6 +566,10 @@ impl FakeDrive {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                // As Google's front ends: an answer's header and body are not held back by
+                // Nagle's algorithm (with the client's delayed ACKs that cost up to 40 ms a
+                // streamed answer).
+                let _ = stream.set_nodelay(true);
                 let conn_shared = server.clone();
                 let connection = tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
@@ -649,9 +662,12 @@ impl FakeDrive {
     pub fn children(&self, parent: &str) -> Vec<NodeInfo> {
         let state = self.shared.state();
         let mut nodes: Vec<&Node> = state
-            .nodes
-            .values()
-            .filter(|n| n.parents.iter().any(|p| p == parent) && !state.in_trash(&n.id))
+            .children
+            .get(parent)
+            .into_iter()
+            .flat_map(|names| names.values().flatten())
+            .filter_map(|id| state.nodes.get(id))
+            .filter(|n| !state.in_trash(&n.id))
             .collect();
         nodes.sort_by_key(|n| n.seq);
         nodes.into_iter().map(|n| state.info(n)).collect()
@@ -963,18 +979,23 @@ fn list(shared: &Shared, query: &Query) -> Response<Body> {
         Clause::InParents(p) => Some(p),
         _ => None,
     });
-    let candidates: Box<dyn Iterator<Item = &Node>> = match in_parent {
-        Some(parent) => Box::new(
-            state
-                .children
-                .get(parent)
-                .into_iter()
-                .flatten()
-                .filter_map(|id| state.nodes.get(id)),
-        ),
-        None => Box::new(state.nodes.values()),
+    let named = clauses.iter().find_map(|c| match c {
+        Clause::Name(name) => Some(name),
+        _ => None,
+    });
+    let children = in_parent.and_then(|p| state.children.get(p));
+    let ids = |set: &'_ HashSet<String>| -> Vec<&Node> {
+        set.iter().filter_map(|id| state.nodes.get(id)).collect()
+    };
+    // Only a narrowing of the candidates: every clause is still checked below.
+    let candidates: Vec<&Node> = match (in_parent, children, named) {
+        (Some(_), None, _) => Vec::new(),
+        (Some(_), Some(names), Some(name)) => names.get(name).map(ids).unwrap_or_default(),
+        (Some(_), Some(names), None) => names.values().flat_map(ids).collect(),
+        (None, _, _) => state.nodes.values().collect(),
     };
     let mut matches: Vec<&Node> = candidates
+        .into_iter()
         .filter(|n| n.drive == drive && !n.parents.is_empty())
         .filter(|n| {
             clauses.iter().all(|c| match c {
@@ -1231,11 +1252,9 @@ async fn update(
         object.get("name").and_then(Value::as_str),
         object.get("trashed").and_then(Value::as_bool),
     );
-    state.set_parents(id, parents);
+    let name = name.map_or_else(|| state.nodes[id].name.clone(), str::to_owned);
+    state.relink(id, parents, name);
     let node = state.nodes.get_mut(id).expect("checked above");
-    if let Some(name) = name {
-        node.name = name.to_owned();
-    }
     if let Some(trashed) = trashed {
         node.trashed = trashed;
     }
