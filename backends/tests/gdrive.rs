@@ -203,6 +203,98 @@ async fn expired_token_is_refreshed_once_for_concurrent_jobs() -> anyhow::Result
     Ok(())
 }
 
+/// A store whose token came from `file`, on a fake that rotates refresh tokens.
+fn with_token_file(fake: &FakeDrive, file: &std::path::Path) -> anyhow::Result<GdriveBackend> {
+    let root = fake.add_folder("root", "store");
+    let mut config = fake.config(Some(root));
+    std::fs::write(file, config.credentials.token.to_json().expose())?;
+    config.token_file = Some(file.to_path_buf());
+    Ok(GdriveBackend::new(config)?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshed_token_is_written_back_to_its_file_privately_and_atomically() -> anyhow::Result<()>
+{
+    let fake = FakeDrive::start_with(FakeOptions {
+        rotate_refresh_tokens: true,
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("token.json");
+    let backend = with_token_file(&fake, &file)?;
+    let before = std::fs::read_to_string(&file)?;
+    // No refresh, no write.
+    backend.check().await?;
+    assert_eq!(std::fs::read_to_string(&file)?, before);
+    fake.expire_tokens();
+    backend.check().await?;
+    assert_eq!(fake.refreshes(), 1);
+    let saved = Token::from_json(&std::fs::read_to_string(&file)?)?;
+    assert_eq!(saved, backend.token(), "the file holds the token in use");
+    let rotated = saved.refresh_token.as_ref().expect("a refresh token");
+    assert_ne!(
+        rotated.expose(),
+        REFRESH_TOKEN,
+        "the rotated refresh token is kept"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file)?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+    }
+    // Replaced by a rename, no temporary file left behind; only the lock file stays.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    names.sort();
+    assert_eq!(names, [".token.json.lock", "token.json"]);
+    // A second process starting from the file works without a refresh, and can refresh with
+    // the rotated refresh token (the original one is revoked).
+    let mut config = fake.config(None);
+    config.credentials.token = saved;
+    config.token_file = Some(file.clone());
+    let next = GdriveBackend::new(config)?;
+    next.check().await?;
+    assert_eq!(fake.refreshes(), 1, "the saved access token is used as is");
+    fake.expire_tokens();
+    next.check().await?;
+    assert_eq!(fake.refreshes(), 2);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_processes_leave_the_newest_token_in_the_file() -> anyhow::Result<()> {
+    let fake = FakeDrive::start();
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("token.json");
+    // Eight stores (as eight git-annex processes) refreshing at once, all writing back.
+    let backends: Vec<GdriveBackend> = (0..8)
+        .map(|_| with_token_file(&fake, &file))
+        .collect::<anyhow::Result<_>>()?;
+    fake.expire_tokens();
+    for result in join_all(backends.iter().map(|b| b.check())).await {
+        result?;
+    }
+    assert_eq!(fake.refreshes(), 8);
+    let saved = Token::from_json(&std::fs::read_to_string(&file)?)?;
+    let newest = backends
+        .iter()
+        .map(GdriveBackend::token)
+        .max_by_key(|t| t.expiry)
+        .expect("eight tokens");
+    assert_eq!(
+        saved.expiry, newest.expiry,
+        "the token that expires last wins"
+    );
+    // Whatever order the writes came in, the file is a whole, working token.
+    let mut config = fake.config(None);
+    config.credentials.token = saved;
+    GdriveBackend::new(config)?.check().await?;
+    assert_eq!(fake.refreshes(), 8);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_about_to_expire_is_refreshed_before_use() -> anyhow::Result<()> {
     let fake = FakeDrive::start();

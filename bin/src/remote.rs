@@ -173,6 +173,9 @@ async fn load_secrets(
         Storage::Gdrive { client_id, .. } => {
             let from_file = match env("FERRY_GDRIVE_TOKEN_FILE") {
                 Some(path) => {
+                    // The environment wins over the creds store (see `login`), so this file
+                    // is where the token in use came from: refreshes are written back to it.
+                    secrets.gdrive_token_file = Some(PathBuf::from(&path));
                     let text = tokio::fs::read_to_string(&path).await.map_err(|e| {
                         Failure::new(format!("cannot read FERRY_GDRIVE_TOKEN_FILE={path}: {e}"))
                     })?;

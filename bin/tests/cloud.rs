@@ -217,3 +217,48 @@ fn gdrive_fake_testremote_passes() {
     .into_owned();
     assert_eq!(fake.at_path(&root, &hashed).len(), 1, "object at {hashed}");
 }
+
+/// `FERRY_GDRIVE_TOKEN_FILE` at use time: a refresh is written back to the file, so the next
+/// git-annex run starts with the new token instead of refreshing again.
+#[test]
+fn gdrive_refreshed_token_is_written_back_to_the_token_file() {
+    let repo = Repo::new();
+    let DriveFake {
+        fake,
+        root,
+        token_file,
+        _runtime,
+    } = start_drive_fake(repo.tmp.path());
+    let with_token = |args: &[&str]| {
+        let mut cmd = repo.command("git-annex", args);
+        cmd.env("FERRY_GDRIVE_TOKEN_FILE", &token_file)
+            .env("FERRY_GDRIVE_CLIENT_SECRET", gdrive_fake::CLIENT_SECRET);
+        crate::support::run_ok(cmd)
+    };
+    with_token(&[
+        "initremote",
+        "drive",
+        "type=external",
+        "externaltype=ferry",
+        "storage=gdrive",
+        &format!("root_folder_id={root}"),
+        &format!("client_id={}", gdrive_fake::CLIENT_ID),
+        &format!("gdrive_endpoint={}", fake.url()),
+        "encryption=none",
+    ]);
+    repo.write("a.txt", b"hello");
+    repo.add_all();
+    let before = std::fs::read_to_string(&token_file).expect("token file");
+    fake.expire_tokens();
+    with_token(&["copy", "--to", "drive", "a.txt"]);
+    assert_eq!(fake.refreshes(), 1);
+    let after = std::fs::read_to_string(&token_file).expect("token file");
+    assert_ne!(after, before, "the refreshed token was not written back");
+    // The next run uses the saved token as it is.
+    with_token(&["fsck", "--from", "drive", "--fast", "a.txt"]);
+    assert_eq!(fake.refreshes(), 1, "the next run refreshed again");
+    assert!(
+        !repo.log_text().contains("fake-access-"),
+        "a token in the log"
+    );
+}

@@ -114,6 +114,11 @@ pub struct GdriveConfig {
     pub endpoints: Endpoints,
     /// Timeouts, chunk sizes, retries.
     pub options: GdriveOptions,
+    /// The file the token came from (rclone's token JSON), if any: each refresh writes the new
+    /// token back to it (atomically, mode 0600), as rclone saves a refreshed token in its
+    /// config, so that the next process does not refresh again and a rotated refresh token is
+    /// kept.
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 impl GdriveConfig {
@@ -126,6 +131,7 @@ impl GdriveConfig {
             prefix,
             endpoints: Endpoints::default(),
             options: GdriveOptions::default(),
+            token_file: None,
         }
     }
 }
@@ -384,6 +390,7 @@ impl GdriveBackend {
             http.clone(),
             options.retry,
             options.request_timeout,
+            config.token_file,
         );
         let client = DriveClient::new(
             http,

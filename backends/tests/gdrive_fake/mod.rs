@@ -77,6 +77,9 @@ pub struct FakeOptions {
     pub shared_drive: Option<String>,
     /// How long an access token works.
     pub token_lifetime: Duration,
+    /// Each refresh answers with a new refresh token and revokes the one it was given (OAuth
+    /// refresh-token rotation), so a client that loses the new one is locked out.
+    pub rotate_refresh_tokens: bool,
 }
 
 impl Default for FakeOptions {
@@ -85,6 +88,7 @@ impl Default for FakeOptions {
             max_page_size: 100,
             shared_drive: None,
             token_lifetime: Duration::from_secs(3600),
+            rotate_refresh_tokens: false,
         }
     }
 }
@@ -171,6 +175,8 @@ struct State {
     children: HashMap<String, HashMap<String, HashSet<String>>>,
     sessions: HashMap<String, Arc<tokio::sync::Mutex<Session>>>,
     tokens: HashMap<String, Instant>,
+    /// Refresh tokens the token endpoint accepts.
+    refresh_tokens: HashSet<String>,
     faults: Faults,
     log: Vec<Logged>,
     refreshes: u64,
@@ -523,6 +529,7 @@ impl FakeDrive {
                 children: HashMap::new(),
                 sessions: HashMap::new(),
                 tokens: HashMap::new(),
+                refresh_tokens: HashSet::from([REFRESH_TOKEN.to_owned()]),
                 faults: Faults::default(),
                 log: Vec::new(),
                 refreshes: 0,
@@ -633,6 +640,7 @@ impl FakeDrive {
                 },
                 ..GdriveOptions::default()
             },
+            token_file: None,
         }
     }
 
@@ -899,19 +907,27 @@ async fn token(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
             &json!({"error": "invalid_client", "error_description": "Unauthorized"}),
         );
     }
-    if get("grant_type") != Some("refresh_token") || get("refresh_token") != Some(REFRESH_TOKEN) {
+    let known = get("refresh_token").is_some_and(|t| shared.state().refresh_tokens.contains(t));
+    if get("grant_type") != Some("refresh_token") || !known {
         return json_response(
             StatusCode::BAD_REQUEST,
             &json!({"error": "invalid_grant", "error_description": "Token has been expired or revoked."}),
         );
     }
     let access = shared.issue_token();
-    shared.state().refreshes += 1;
-    json_response(
-        StatusCode::OK,
-        &json!({"access_token": access, "expires_in": shared.options.token_lifetime.as_secs(),
-            "token_type": "Bearer", "scope": "https://www.googleapis.com/auth/drive"}),
-    )
+    let mut answer = json!({"access_token": access, "expires_in": shared.options.token_lifetime.as_secs(),
+        "token_type": "Bearer", "scope": "https://www.googleapis.com/auth/drive"});
+    let mut state = shared.state();
+    state.refreshes += 1;
+    if shared.options.rotate_refresh_tokens {
+        let rotated = format!("fake-refresh-{}", shared.new_id());
+        state
+            .refresh_tokens
+            .remove(get("refresh_token").unwrap_or_default());
+        state.refresh_tokens.insert(rotated.clone());
+        answer["refresh_token"] = json!(rotated);
+    }
+    json_response(StatusCode::OK, &answer)
 }
 
 fn list(shared: &Shared, query: &Query) -> Response<Body> {
