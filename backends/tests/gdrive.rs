@@ -79,8 +79,20 @@ async fn duplicate_names_count_as_present_and_delete_removes_all() -> anyhow::Re
     s.fake.add_file(&folder.id, "dup", b"two");
     assert!(s.backend.stat(&only_dups).await?.is_some());
 
+    let ids: Vec<String> = ["annex/d/obj", "annex/d/dup"]
+        .iter()
+        .flat_map(|p| s.fake.at_path(&s.root, p))
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(ids.len(), 4);
     s.backend.delete(&obj).await?;
     s.backend.delete(&only_dups).await?;
+    for id in &ids {
+        assert!(
+            !s.fake.exists(id),
+            "{id} went to the trash, not deleted for good"
+        );
+    }
     assert!(s.fake.at_path(&s.root, "annex/d/obj").is_empty());
     assert!(s.fake.at_path(&s.root, "annex/d/dup").is_empty());
     assert!(s.backend.stat(&obj).await?.is_none());
@@ -414,6 +426,49 @@ async fn resumable_upload_survives_a_dropped_connection() -> anyhow::Result<()> 
     s.fake.drop_upload_after(0);
     put_bytes(&s.backend, &path("big3"), &other).await?;
     assert_eq!(read_all(&s.backend, &path("big3"), 0).await?, other);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_folder_is_a_clear_error_not_retried_and_keeps_its_objects() -> anyhow::Result<()> {
+    let s = setup_with(
+        FakeOptions {
+            max_children: 3,
+            ..Default::default()
+        },
+        |c| c.options.multipart_max = 1000,
+    )
+    .await;
+    for i in 0..3 {
+        put_bytes(&s.backend, &path(&format!("f/o{i}")), &random_bytes(10)).await?;
+    }
+    let before = s.fake.requests().len();
+    // Both upload kinds: multipart and resumable.
+    for len in [10, 2000] {
+        let data = random_bytes(len);
+        let result = s
+            .backend
+            .put(
+                &path("f/o3"),
+                crate::behavior::body(&data, 997),
+                len as u64,
+                &|_| {},
+            )
+            .await;
+        let shown = result.as_ref().err().map(ToString::to_string);
+        let shown = shown.unwrap_or_default();
+        assert!(shown.contains("500 000"), "{shown}");
+        assert_kind(result, ErrorKind::Other)?;
+    }
+    assert!(
+        s.fake.requests().len() - before <= 6,
+        "a full folder was retried"
+    );
+    let folder = &s.fake.at_path(&s.root, "annex/f")[0];
+    assert_eq!(s.fake.children(&folder.id).len(), 3);
+    for i in 0..3 {
+        assert!(s.backend.stat(&path(&format!("f/o{i}"))).await?.is_some());
+    }
     Ok(())
 }
 

@@ -31,7 +31,8 @@
 //! - **500 000 items per folder.** Drive refuses more entries in one folder. ferry refuses
 //!   nothing itself; keeping folders small is the layout's job (`lower`, the default, spreads
 //!   objects over 4096 × 4096 folders; `nodir` puts every object in one folder and hits the
-//!   limit at half a million objects). Listing pages through folders of any size.
+//!   limit at half a million objects). Listing pages through folders of any size. A store into
+//!   a full folder (403 `numChildrenInNonRootLimitExceeded`) fails at once, saying so.
 //! - **No stale uploads.** An unfinished resumable session leaves no file behind and Drive
 //!   forgets it after a week, so `clean_stale_uploads` has nothing to do; a failed put cancels
 //!   its session right away.
@@ -188,7 +189,12 @@ fn classify(failure: &Failure) -> ErrorKind {
             StatusCode::FORBIDDEN if reason.as_deref() == Some("dailyLimitExceeded") => {
                 ErrorKind::Unreachable
             }
-            StatusCode::FORBIDDEN if reason.as_deref() == Some("storageQuotaExceeded") => {
+            StatusCode::FORBIDDEN
+                if matches!(
+                    reason.as_deref(),
+                    Some("storageQuotaExceeded" | "numChildrenInNonRootLimitExceeded")
+                ) =>
+            {
                 ErrorKind::Other
             }
             StatusCode::FORBIDDEN => ErrorKind::PermissionDenied,
@@ -214,6 +220,13 @@ fn hint(failure: &Failure) -> Option<&'static str> {
         ),
         Failure::Status { reason, .. } if reason.as_deref() == Some("storageQuotaExceeded") => {
             Some("the Drive is full; free space or buy more")
+        }
+        Failure::Status { reason, .. }
+            if reason.as_deref() == Some("numChildrenInNonRootLimitExceeded") =>
+        {
+            Some(
+                "the Drive folder holds 500 000 items, Drive's limit; use a layout with hash directories (lower, the default, or mixed) rather than nodir",
+            )
         }
         Failure::Status { status, .. } if *status == StatusCode::UNAUTHORIZED => Some(
             "the Drive token is no longer accepted; get a new one (e.g. rclone config reconnect) and update the remote's token",

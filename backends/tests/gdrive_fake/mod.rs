@@ -80,6 +80,9 @@ pub struct FakeOptions {
     /// Each refresh answers with a new refresh token and revokes the one it was given (OAuth
     /// refresh-token rotation), so a client that loses the new one is locked out.
     pub rotate_refresh_tokens: bool,
+    /// Items a folder may hold (Drive's limit is 500 000): one more is refused with 403
+    /// `numChildrenInNonRootLimitExceeded`.
+    pub max_children: usize,
 }
 
 impl Default for FakeOptions {
@@ -89,6 +92,7 @@ impl Default for FakeOptions {
             shared_drive: None,
             token_lifetime: Duration::from_secs(3600),
             rotate_refresh_tokens: false,
+            max_children: 500_000,
         }
     }
 }
@@ -497,6 +501,23 @@ impl Shared {
         id
     }
 
+    /// Checks that `parent` has room for one more item.
+    fn check_room(&self, parent: &str) -> Result<(), Response<Body>> {
+        let state = self.state();
+        let count: usize = state
+            .children
+            .get(parent)
+            .map_or(0, |names| names.values().map(HashSet::len).sum());
+        if count >= self.options.max_children {
+            return Err(drive_error(
+                403,
+                "numChildrenInNonRootLimitExceeded",
+                "The limit for this folder's number of children (files and folders) has been exceeded.",
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks that `parent` is a live folder the request may see.
     fn check_parent(&self, parent: &str, query: &Query) -> Result<(), Response<Body>> {
         let state = self.state();
@@ -702,6 +723,11 @@ impl FakeDrive {
                 .collect();
         }
         Vec::new()
+    }
+
+    /// Whether `id` still exists at all (in the trash or not): a deleted file is gone.
+    pub fn exists(&self, id: &str) -> bool {
+        self.shared.state().nodes.contains_key(id)
     }
 
     /// The bytes of file `id`.
@@ -1103,7 +1129,10 @@ async fn create(shared: &Shared, req: Request<Incoming>, query: &Query) -> Respo
     if mime.as_deref() != Some(FOLDER_MIME) {
         return bad_request("the fake only creates folders through files.create");
     }
-    if let Err(r) = shared.check_parent(&parent, query) {
+    if let Err(r) = shared
+        .check_parent(&parent, query)
+        .and_then(|()| shared.check_room(&parent))
+    {
         return r;
     }
     let id = shared.insert(&parent, &name, FOLDER_MIME, None);
@@ -1237,7 +1266,10 @@ async fn update(
     };
     let (add, remove) = (split("addParents"), split("removeParents"));
     for parent in &add {
-        if let Err(r) = shared.check_parent(parent, query) {
+        if let Err(r) = shared
+            .check_parent(parent, query)
+            .and_then(|()| shared.check_room(parent))
+        {
             return r;
         }
     }
@@ -1393,7 +1425,10 @@ async fn upload_start(shared: &Shared, req: Request<Incoming>, query: &Query) ->
                 Ok(m) => m,
                 Err(r) => return r,
             };
-            if let Err(r) = shared.check_parent(&parent, query) {
+            if let Err(r) = shared
+                .check_parent(&parent, query)
+                .and_then(|()| shared.check_room(&parent))
+            {
                 return r;
             }
             let path = shared
@@ -1426,7 +1461,10 @@ async fn upload_start(shared: &Shared, req: Request<Incoming>, query: &Query) ->
                 Ok(m) => m,
                 Err(r) => return r,
             };
-            if let Err(r) = shared.check_parent(&parent, query) {
+            if let Err(r) = shared
+                .check_parent(&parent, query)
+                .and_then(|()| shared.check_room(&parent))
+            {
                 return r;
             }
             let upload_id = shared.new_id();
