@@ -26,7 +26,26 @@ pub(crate) async fn get_to_file<B: Backend + ?Sized>(
         .stat(path)
         .await?
         .ok_or_else(|| BackendError::not_found("retrieve", path.as_str(), storage.clone()))?;
+    fetch_into(storage, path, dest, progress, meta.len, |start| {
+        backend.get(path, start)
+    })
+    .await
+}
 
+/// The second half of [`get_to_file`], for a storage that already knows the object's length
+/// (`len`) from its own lookup: `open(start)` streams the object from byte `start`.
+pub(crate) async fn fetch_into<F, Fut>(
+    storage: String,
+    path: &ObjectPath,
+    dest: &Path,
+    progress: Progress<'_>,
+    len: u64,
+    open: F,
+) -> Result<(), BackendError>
+where
+    F: FnOnce(u64) -> Fut,
+    Fut: std::future::Future<Output = Result<crate::ByteStream, BackendError>>,
+{
     let mut file = tokio::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -41,7 +60,7 @@ pub(crate) async fn get_to_file<B: Backend + ?Sized>(
         .map_err(|e| BackendError::local("stat", dest, e))?
         .len();
 
-    let start = match have.cmp(&meta.len) {
+    let start = match have.cmp(&len) {
         std::cmp::Ordering::Equal => {
             progress(have);
             return Ok(());
@@ -60,7 +79,7 @@ pub(crate) async fn get_to_file<B: Backend + ?Sized>(
         .map_err(|e| BackendError::local("seek in", dest, e))?;
     progress(start);
 
-    let mut stream = backend.get(path, start).await?;
+    let mut stream = open(start).await?;
     let mut written = start;
     while let Some(chunk) = stream.next().await {
         let chunk = match chunk {
@@ -89,12 +108,11 @@ pub(crate) async fn get_to_file<B: Backend + ?Sized>(
     file.flush()
         .await
         .map_err(|e| BackendError::local("write", dest, e))?;
-    if written != meta.len {
+    if written != len {
         return Err(
             BackendError::new(ErrorKind::Other, "retrieve", path.as_str(), storage)
                 .with_cause(format!(
-                    "got {written} bytes where the object has {}; it changed while being read",
-                    meta.len
+                    "got {written} bytes where the object has {len}; it changed while being read"
                 ))
                 .with_hint("try again"),
         );

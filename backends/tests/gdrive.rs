@@ -79,8 +79,20 @@ async fn duplicate_names_count_as_present_and_delete_removes_all() -> anyhow::Re
     s.fake.add_file(&folder.id, "dup", b"two");
     assert!(s.backend.stat(&only_dups).await?.is_some());
 
+    let ids: Vec<String> = ["annex/d/obj", "annex/d/dup"]
+        .iter()
+        .flat_map(|p| s.fake.at_path(&s.root, p))
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(ids.len(), 4);
     s.backend.delete(&obj).await?;
     s.backend.delete(&only_dups).await?;
+    for id in &ids {
+        assert!(
+            !s.fake.exists(id),
+            "{id} went to the trash, not deleted for good"
+        );
+    }
     assert!(s.fake.at_path(&s.root, "annex/d/obj").is_empty());
     assert!(s.fake.at_path(&s.root, "annex/d/dup").is_empty());
     assert!(s.backend.stat(&obj).await?.is_none());
@@ -203,6 +215,98 @@ async fn expired_token_is_refreshed_once_for_concurrent_jobs() -> anyhow::Result
     Ok(())
 }
 
+/// A store whose token came from `file`, on a fake that rotates refresh tokens.
+fn with_token_file(fake: &FakeDrive, file: &std::path::Path) -> anyhow::Result<GdriveBackend> {
+    let root = fake.add_folder("root", "store");
+    let mut config = fake.config(Some(root));
+    std::fs::write(file, config.credentials.token.to_json().expose())?;
+    config.token_file = Some(file.to_path_buf());
+    Ok(GdriveBackend::new(config)?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshed_token_is_written_back_to_its_file_privately_and_atomically() -> anyhow::Result<()>
+{
+    let fake = FakeDrive::start_with(FakeOptions {
+        rotate_refresh_tokens: true,
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("token.json");
+    let backend = with_token_file(&fake, &file)?;
+    let before = std::fs::read_to_string(&file)?;
+    // No refresh, no write.
+    backend.check().await?;
+    assert_eq!(std::fs::read_to_string(&file)?, before);
+    fake.expire_tokens();
+    backend.check().await?;
+    assert_eq!(fake.refreshes(), 1);
+    let saved = Token::from_json(&std::fs::read_to_string(&file)?)?;
+    assert_eq!(saved, backend.token(), "the file holds the token in use");
+    let rotated = saved.refresh_token.as_ref().expect("a refresh token");
+    assert_ne!(
+        rotated.expose(),
+        REFRESH_TOKEN,
+        "the rotated refresh token is kept"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file)?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+    }
+    // Replaced by a rename, no temporary file left behind; only the lock file stays.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    names.sort();
+    assert_eq!(names, [".token.json.lock", "token.json"]);
+    // A second process starting from the file works without a refresh, and can refresh with
+    // the rotated refresh token (the original one is revoked).
+    let mut config = fake.config(None);
+    config.credentials.token = saved;
+    config.token_file = Some(file.clone());
+    let next = GdriveBackend::new(config)?;
+    next.check().await?;
+    assert_eq!(fake.refreshes(), 1, "the saved access token is used as is");
+    fake.expire_tokens();
+    next.check().await?;
+    assert_eq!(fake.refreshes(), 2);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_processes_leave_the_newest_token_in_the_file() -> anyhow::Result<()> {
+    let fake = FakeDrive::start();
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("token.json");
+    // Eight stores (as eight git-annex processes) refreshing at once, all writing back.
+    let backends: Vec<GdriveBackend> = (0..8)
+        .map(|_| with_token_file(&fake, &file))
+        .collect::<anyhow::Result<_>>()?;
+    fake.expire_tokens();
+    for result in join_all(backends.iter().map(|b| b.check())).await {
+        result?;
+    }
+    assert_eq!(fake.refreshes(), 8);
+    let saved = Token::from_json(&std::fs::read_to_string(&file)?)?;
+    let newest = backends
+        .iter()
+        .map(GdriveBackend::token)
+        .max_by_key(|t| t.expiry)
+        .expect("eight tokens");
+    assert_eq!(
+        saved.expiry, newest.expiry,
+        "the token that expires last wins"
+    );
+    // Whatever order the writes came in, the file is a whole, working token.
+    let mut config = fake.config(None);
+    config.credentials.token = saved;
+    GdriveBackend::new(config)?.check().await?;
+    assert_eq!(fake.refreshes(), 8);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_about_to_expire_is_refreshed_before_use() -> anyhow::Result<()> {
     let fake = FakeDrive::start();
@@ -322,6 +426,49 @@ async fn resumable_upload_survives_a_dropped_connection() -> anyhow::Result<()> 
     s.fake.drop_upload_after(0);
     put_bytes(&s.backend, &path("big3"), &other).await?;
     assert_eq!(read_all(&s.backend, &path("big3"), 0).await?, other);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_folder_is_a_clear_error_not_retried_and_keeps_its_objects() -> anyhow::Result<()> {
+    let s = setup_with(
+        FakeOptions {
+            max_children: 3,
+            ..Default::default()
+        },
+        |c| c.options.multipart_max = 1000,
+    )
+    .await;
+    for i in 0..3 {
+        put_bytes(&s.backend, &path(&format!("f/o{i}")), &random_bytes(10)).await?;
+    }
+    let before = s.fake.requests().len();
+    // Both upload kinds: multipart and resumable.
+    for len in [10, 2000] {
+        let data = random_bytes(len);
+        let result = s
+            .backend
+            .put(
+                &path("f/o3"),
+                crate::behavior::body(&data, 997),
+                len as u64,
+                &|_| {},
+            )
+            .await;
+        let shown = result.as_ref().err().map(ToString::to_string);
+        let shown = shown.unwrap_or_default();
+        assert!(shown.contains("500 000"), "{shown}");
+        assert_kind(result, ErrorKind::Other)?;
+    }
+    assert!(
+        s.fake.requests().len() - before <= 6,
+        "a full folder was retried"
+    );
+    let folder = &s.fake.at_path(&s.root, "annex/f")[0];
+    assert_eq!(s.fake.children(&folder.id).len(), 3);
+    for i in 0..3 {
+        assert!(s.backend.stat(&path(&format!("f/o{i}"))).await?.is_some());
+    }
     Ok(())
 }
 

@@ -173,6 +173,9 @@ async fn load_secrets(
         Storage::Gdrive { client_id, .. } => {
             let from_file = match env("FERRY_GDRIVE_TOKEN_FILE") {
                 Some(path) => {
+                    // The environment wins over the creds store (see `login`), so this file
+                    // is where the token in use came from: refreshes are written back to it.
+                    secrets.gdrive_token_file = Some(PathBuf::from(&path));
                     let text = tokio::fs::read_to_string(&path).await.map_err(|e| {
                         Failure::new(format!("cannot read FERRY_GDRIVE_TOKEN_FILE={path}: {e}"))
                     })?;
@@ -332,10 +335,27 @@ impl Prepared {
         annex: &Annex,
         what: &str,
     ) -> Result<(), Failure> {
+        self.fetch_raw(path, key, file, annex)
+            .await
+            .map_err(|e| Failure::new(format!("cannot retrieve {what}: {e}")))?;
+        self.check_fetched(key, file, what)
+    }
+
+    /// Fetches the object at `path` into `file` (resuming a partial `file`), unchecked.
+    async fn fetch_raw(
+        &self,
+        path: &ObjectPath,
+        _key: &Key,
+        file: &Path,
+        annex: &Annex,
+    ) -> Result<(), BackendError> {
         self.backend
             .get_to_file(path, file, &|n| annex.progress(n))
             .await
-            .map_err(|e| Failure::new(format!("cannot retrieve {what}: {e}")))?;
+    }
+
+    /// Checks that a fetched `file` has `key`'s size.
+    fn check_fetched(&self, key: &Key, file: &Path, what: &str) -> Result<(), Failure> {
         // A local file we just wrote: stat it inline (see `store`).
         let got = std::fs::metadata(file)
             .map_err(|e| local_failure("cannot check the retrieved file", file, e))?
@@ -514,6 +534,25 @@ impl SpecialRemote for FerryRemote {
 
     async fn retrieve(&self, key: &Key, file: &Path, annex: &Annex) -> Result<Retrieved, Failure> {
         let p = self.prepared()?;
+        // Without legacy paths to try, the object can only be at its path: fetching it right
+        // away spares a lookup per RETRIEVE (on Drive a search call per chunk), and an absent
+        // object fails the fetch as NotFound just the same.
+        if p.legacy_paths_of(key).is_empty()
+            && let Ok(path) = p.path_of(key)
+        {
+            tracing::debug!(%key, %path, "retrieve");
+            annex.debug(&format!("retrieving {key} from {path}")).await;
+            return match p.fetch_raw(&path, key, file, annex).await {
+                Err(e) if e.kind() == ErrorKind::NotFound => Err(Failure::new(format!(
+                    "{key} is not in {}",
+                    p.backend.describe()
+                ))),
+                Err(e) => Err(Failure::new(format!("cannot retrieve {key}: {e}"))),
+                Ok(()) => p
+                    .check_fetched(key, file, key.as_str())
+                    .map(|()| Retrieved::Written),
+            };
+        }
         let path = match p.find(key).await {
             Ok(Some((path, _))) => path,
             Ok(None) => {

@@ -39,6 +39,9 @@ pub struct StorageSecrets {
     pub bearer_token: Option<Secret<String>>,
     /// The Drive OAuth token, as rclone's token JSON.
     pub gdrive_token: Option<Secret<String>>,
+    /// The file `gdrive_token` was read from (`FERRY_GDRIVE_TOKEN_FILE`), where a refreshed
+    /// token is written back. `None` for tokens from git-annex's creds store or rclone.conf.
+    pub gdrive_token_file: Option<std::path::PathBuf>,
     /// The Drive OAuth client secret (its id is in the settings).
     pub gdrive_client_secret: Option<Secret<String>>,
 }
@@ -171,6 +174,7 @@ pub fn open(settings: &Settings, secrets: &StorageSecrets) -> Result<Arc<dyn Bac
             );
             config.root_folder_id = root_folder_id.clone();
             config.team_drive = team_drive.clone();
+            config.token_file = secrets.gdrive_token_file.clone();
             if let Some(base) = endpoint {
                 let base = base.trim_end_matches('/').to_owned();
                 config.endpoints = gdrive::Endpoints {

@@ -4,6 +4,8 @@
 //! Secrets (client secret, both tokens) only ever live in [`Secret`], whose `Debug` and
 //! `Display` print `***`, and no error built here quotes a server answer that could echo one.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -171,6 +173,9 @@ pub(crate) struct TokenSource {
     retry: RetryPolicy,
     timeout: Duration,
     state: Mutex<State>,
+    /// Where a refreshed token is written back for the next process (the token file it came
+    /// from), if anywhere.
+    token_file: Option<PathBuf>,
     /// Held while refreshing; whoever waited on it finds the new token and does not refresh
     /// again.
     refreshing: tokio::sync::Mutex<()>,
@@ -203,6 +208,7 @@ impl TokenSource {
         http: reqwest::Client,
         retry: RetryPolicy,
         timeout: Duration,
+        token_file: Option<PathBuf>,
     ) -> TokenSource {
         let token = credentials.token;
         TokenSource {
@@ -217,6 +223,7 @@ impl TokenSource {
                 expiry: token.expiry,
                 generation: 0,
             }),
+            token_file,
             refreshing: tokio::sync::Mutex::new(()),
         }
     }
@@ -295,23 +302,43 @@ impl TokenSource {
             return Err(Failure::NoRefreshToken);
         };
         let refreshed = self.request(client, &refresh_token).await?;
-        let mut state = self.state();
-        state.access = Arc::new(Secret::new(refreshed.access_token));
-        state.expiry = refreshed
-            .expires_in
-            .map(|secs| SystemTime::now() + Duration::from_secs(secs));
-        if let Some(new_refresh) = refreshed.refresh_token.filter(|t| !t.is_empty()) {
-            state.refresh = Some(Secret::new(new_refresh));
+        let bearer = {
+            let mut state = self.state();
+            state.access = Arc::new(Secret::new(refreshed.access_token));
+            state.expiry = refreshed
+                .expires_in
+                .map(|secs| SystemTime::now() + Duration::from_secs(secs));
+            if let Some(new_refresh) = refreshed.refresh_token.filter(|t| !t.is_empty()) {
+                state.refresh = Some(Secret::new(new_refresh));
+            }
+            state.generation += 1;
+            tracing::debug!(
+                generation = state.generation,
+                "refreshed the Drive access token"
+            );
+            Bearer {
+                value: state.access.clone(),
+                generation: state.generation,
+            }
+        };
+        // Still under `refreshing`: one write-back at a time from this process, in the order
+        // the tokens were issued.
+        if let Some(path) = &self.token_file {
+            let token = self.snapshot();
+            let path = path.clone();
+            let saved = tokio::task::spawn_blocking(move || save_token_file(&path, &token)).await;
+            match saved {
+                Ok(Ok(true)) => tracing::debug!("wrote the refreshed Drive token back to its file"),
+                Ok(Ok(false)) => {}
+                // The new token works in memory; only the next process pays a refresh.
+                Ok(Err(e)) => tracing::warn!(
+                    error = %e,
+                    "cannot write the refreshed Drive token back to its file; the next run refreshes again"
+                ),
+                Err(e) => tracing::warn!(error = %e, "the Drive token write-back failed"),
+            }
         }
-        state.generation += 1;
-        tracing::debug!(
-            generation = state.generation,
-            "refreshed the Drive access token"
-        );
-        Ok(Bearer {
-            value: state.access.clone(),
-            generation: state.generation,
-        })
+        Ok(bearer)
     }
 
     /// One `grant_type=refresh_token` exchange, retried on server errors and network trouble.
@@ -368,6 +395,87 @@ impl TokenSource {
             attempt += 1;
         }
     }
+}
+
+/// Writes `token` into the token file at `path` (rclone's JSON), for the next process: so that
+/// it need not refresh again, and so that a refresh token the endpoint rotated is not lost.
+/// Returns whether the file was written.
+///
+/// - **Atomic**: a temporary file in the same directory, mode 0600 from its creation, synced,
+///   then renamed over `path` (and the directory synced): a crash leaves the old or the new
+///   token, never a torn file.
+/// - **Only when it changed**: a file that already holds this token is left alone.
+/// - **Concurrent processes** take an exclusive lock on `.NAME.lock` beside the file while they
+///   read, compare and replace it, and the token that expires last wins: it comes from the
+///   latest refresh, so it also carries the latest refresh token if they rotate. (The file
+///   itself cannot be the lock: renaming replaces it.)
+///
+/// # Errors
+/// The directory cannot be written, the lock cannot be taken.
+pub(crate) fn save_token_file(path: &Path, token: &Token) -> std::io::Result<bool> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("the token file path names no file"))?
+        .to_string_lossy()
+        .into_owned();
+    let lock = private_file(&dir.join(format!(".{name}.lock")), false)?;
+    lock.lock()?;
+    let current = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| Token::from_json(&text).ok());
+    if let Some(current) = &current {
+        let later =
+            matches!((current.expiry, token.expiry), (Some(theirs), Some(ours)) if theirs > ours);
+        if current == token || later {
+            // Already saved, or a later refresh (of another process) is there.
+            return Ok(false);
+        }
+    }
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = private_file(&temp, true)?;
+        file.write_all(token.to_json().expose().as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
+    // The rename is durable once the directory is; a failure here only risks the old token.
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(true)
+}
+
+/// Opens `path` for writing, created with mode 0600 (a secret never sits in a file others can
+/// read, not even for a moment). `fresh` truncates it: a temporary file left by a crashed
+/// process of the same pid is overwritten.
+fn private_file(path: &Path, fresh: bool) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true);
+    if fresh {
+        options.truncate(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    if fresh {
+        // A leftover temporary file keeps the mode it was created with; make sure.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
 }
 
 /// Reads the token endpoint's refusal: `{"error":"invalid_grant","error_description":"…"}`.

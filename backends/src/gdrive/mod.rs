@@ -31,7 +31,8 @@
 //! - **500 000 items per folder.** Drive refuses more entries in one folder. ferry refuses
 //!   nothing itself; keeping folders small is the layout's job (`lower`, the default, spreads
 //!   objects over 4096 × 4096 folders; `nodir` puts every object in one folder and hits the
-//!   limit at half a million objects). Listing pages through folders of any size.
+//!   limit at half a million objects). Listing pages through folders of any size. A store into
+//!   a full folder (403 `numChildrenInNonRootLimitExceeded`) fails at once, saying so.
 //! - **No stale uploads.** An unfinished resumable session leaves no file behind and Drive
 //!   forgets it after a week, so `clean_stale_uploads` has nothing to do; a failed put cancels
 //!   its session right away.
@@ -114,6 +115,11 @@ pub struct GdriveConfig {
     pub endpoints: Endpoints,
     /// Timeouts, chunk sizes, retries.
     pub options: GdriveOptions,
+    /// The file the token came from (rclone's token JSON), if any: each refresh writes the new
+    /// token back to it (atomically, mode 0600), as rclone saves a refreshed token in its
+    /// config, so that the next process does not refresh again and a rotated refresh token is
+    /// kept.
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 impl GdriveConfig {
@@ -126,6 +132,7 @@ impl GdriveConfig {
             prefix,
             endpoints: Endpoints::default(),
             options: GdriveOptions::default(),
+            token_file: None,
         }
     }
 }
@@ -182,7 +189,12 @@ fn classify(failure: &Failure) -> ErrorKind {
             StatusCode::FORBIDDEN if reason.as_deref() == Some("dailyLimitExceeded") => {
                 ErrorKind::Unreachable
             }
-            StatusCode::FORBIDDEN if reason.as_deref() == Some("storageQuotaExceeded") => {
+            StatusCode::FORBIDDEN
+                if matches!(
+                    reason.as_deref(),
+                    Some("storageQuotaExceeded" | "numChildrenInNonRootLimitExceeded")
+                ) =>
+            {
                 ErrorKind::Other
             }
             StatusCode::FORBIDDEN => ErrorKind::PermissionDenied,
@@ -208,6 +220,13 @@ fn hint(failure: &Failure) -> Option<&'static str> {
         ),
         Failure::Status { reason, .. } if reason.as_deref() == Some("storageQuotaExceeded") => {
             Some("the Drive is full; free space or buy more")
+        }
+        Failure::Status { reason, .. }
+            if reason.as_deref() == Some("numChildrenInNonRootLimitExceeded") =>
+        {
+            Some(
+                "the Drive folder holds 500 000 items, Drive's limit; use a layout with hash directories (lower, the default, or mixed) rather than nodir",
+            )
         }
         Failure::Status { status, .. } if *status == StatusCode::UNAUTHORIZED => Some(
             "the Drive token is no longer accepted; get a new one (e.g. rclone config reconnect) and update the remote's token",
@@ -384,6 +403,7 @@ impl GdriveBackend {
             http.clone(),
             options.retry,
             options.request_timeout,
+            config.token_file,
         );
         let client = DriveClient::new(
             http,
@@ -498,6 +518,43 @@ impl Inner {
                 Err(f) => return Err(err(f)),
             }
         }
+    }
+
+    /// The newest copy of the object at `path`; NotFound when there is none.
+    async fn newest(&self, op: &'static str, path: &ObjectPath) -> Result<DriveFile, BackendError> {
+        let copies = self.copies(op, path).await?;
+        copies
+            .as_ref()
+            .and_then(Copies::newest)
+            .cloned()
+            .ok_or_else(|| BackendError::not_found(op, path.as_str(), self.storage.clone()))
+    }
+
+    /// Streams the content of `file` (the object at `path`) from `offset`.
+    async fn open(
+        &self,
+        path: &ObjectPath,
+        file: &DriveFile,
+        offset: u64,
+    ) -> Result<ByteStream, BackendError> {
+        const OP: &str = "retrieve";
+        let size = file.size.unwrap_or(0);
+        if offset >= size {
+            // Nothing left to read; a Range past the end would be answered 416.
+            return Ok(Box::pin(futures::stream::empty()));
+        }
+        let response = self
+            .client
+            .download(&file.id, offset)
+            .await
+            .map_err(|f| self.map_error(OP, path.as_str(), f))?;
+        // 200 instead of 206: Drive sent the whole object; skip to the offset.
+        let skip = if response.status() == StatusCode::PARTIAL_CONTENT {
+            0
+        } else {
+            offset
+        };
+        Ok(download_stream(response, skip, size - offset))
     }
 
     /// Deletes the files `ids`, all of them even if one fails (the first failure is returned).
@@ -733,33 +790,31 @@ impl Backend for GdriveBackend {
     }
 
     async fn get(&self, path: &ObjectPath, offset: u64) -> Result<ByteStream, BackendError> {
-        const OP: &str = "retrieve";
+        let file = self.inner.newest("retrieve", path).await?;
+        self.inner.open(path, &file, offset).await
+    }
+
+    /// One search finds the copy to read and its size, which the default (a `stat`, then a
+    /// `get` that searches again) would take two for: RETRIEVE of a small chunk is mostly
+    /// lookups.
+    async fn get_to_file(
+        &self,
+        path: &ObjectPath,
+        dest: &std::path::Path,
+        progress: Progress<'_>,
+    ) -> Result<(), BackendError> {
         let inner = &self.inner;
-        let copies = inner.copies(OP, path).await?;
-        let Some(file) = copies.as_ref().and_then(Copies::newest) else {
-            return Err(BackendError::not_found(
-                OP,
-                path.as_str(),
-                inner.storage.clone(),
-            ));
-        };
-        let size = file.size.unwrap_or(0);
-        if offset >= size {
-            // Nothing left to read; a Range past the end would be answered 416.
-            return Ok(Box::pin(futures::stream::empty()));
-        }
-        let response = inner
-            .client
-            .download(&file.id, offset)
-            .await
-            .map_err(|f| inner.map_error(OP, path.as_str(), f))?;
-        // 200 instead of 206: Drive sent the whole object; skip to the offset.
-        let skip = if response.status() == StatusCode::PARTIAL_CONTENT {
-            0
-        } else {
-            offset
-        };
-        Ok(download_stream(response, skip, size - offset))
+        let file = inner.newest("retrieve", path).await?;
+        let len = file.size.unwrap_or(0);
+        crate::stream_to_file::fetch_into(
+            inner.storage.clone(),
+            path,
+            dest,
+            progress,
+            len,
+            |start| inner.open(path, &file, start),
+        )
+        .await
     }
 
     async fn delete(&self, path: &ObjectPath) -> Result<(), BackendError> {

@@ -77,6 +77,12 @@ pub struct FakeOptions {
     pub shared_drive: Option<String>,
     /// How long an access token works.
     pub token_lifetime: Duration,
+    /// Each refresh answers with a new refresh token and revokes the one it was given (OAuth
+    /// refresh-token rotation), so a client that loses the new one is locked out.
+    pub rotate_refresh_tokens: bool,
+    /// Items a folder may hold (Drive's limit is 500 000): one more is refused with 403
+    /// `numChildrenInNonRootLimitExceeded`.
+    pub max_children: usize,
 }
 
 impl Default for FakeOptions {
@@ -85,6 +91,8 @@ impl Default for FakeOptions {
             max_page_size: 100,
             shared_drive: None,
             token_lifetime: Duration::from_secs(3600),
+            rotate_refresh_tokens: false,
+            max_children: 500_000,
         }
     }
 }
@@ -164,12 +172,15 @@ struct Faults {
 
 struct State {
     nodes: HashMap<String, Node>,
-    /// parent id → ids of its children: `'X' in parents` queries and folder deletes look up
-    /// children here instead of scanning every node (a full testremote leaves tens of
+    /// parent id → name → ids of its children of that name: `'X' in parents` queries (with a
+    /// name: nearly all of ferry's) and folder deletes look up children here instead of
+    /// scanning every node or every child (a full testremote leaves tens of
     /// thousands of folders behind).
-    children: HashMap<String, HashSet<String>>,
+    children: HashMap<String, HashMap<String, HashSet<String>>>,
     sessions: HashMap<String, Arc<tokio::sync::Mutex<Session>>>,
     tokens: HashMap<String, Instant>,
+    /// Refresh tokens the token endpoint accepts.
+    refresh_tokens: HashSet<String>,
     faults: Faults,
     log: Vec<Logged>,
     refreshes: u64,
@@ -343,7 +354,7 @@ impl State {
         let mut i = 0;
         while i < out.len() {
             if let Some(children) = self.children.get(&out[i]) {
-                out.extend(children.iter().cloned());
+                out.extend(children.values().flatten().cloned());
             }
             i += 1;
         }
@@ -351,46 +362,54 @@ impl State {
     }
 
     fn insert_node(&mut self, node: Node) {
-        for parent in &node.parents {
-            self.children
-                .entry(parent.clone())
-                .or_default()
-                .insert(node.id.clone());
-        }
+        self.link(&node.id, &node.parents, &node.name);
         self.nodes.insert(node.id.clone(), node);
     }
 
     fn remove_node(&mut self, id: &str) -> Option<Node> {
         let node = self.nodes.remove(id)?;
-        self.unlink(id, &node.parents);
+        self.unlink(id, &node.parents, &node.name);
         self.children.remove(id);
         Some(node)
     }
 
-    /// Takes `id` out of the children of `parents`.
-    fn unlink(&mut self, id: &str, parents: &[String]) {
+    /// Files `id` as a child called `name` of `parents`.
+    fn link(&mut self, id: &str, parents: &[String], name: &str) {
         for parent in parents {
-            if let Some(set) = self.children.get_mut(parent) {
+            self.children
+                .entry(parent.clone())
+                .or_default()
+                .entry(name.to_owned())
+                .or_default()
+                .insert(id.to_owned());
+        }
+    }
+
+    /// Takes `id` (called `name`) out of the children of `parents`.
+    fn unlink(&mut self, id: &str, parents: &[String], name: &str) {
+        for parent in parents {
+            if let Some(names) = self.children.get_mut(parent)
+                && let Some(set) = names.get_mut(name)
+            {
                 set.remove(id);
+                if set.is_empty() {
+                    names.remove(name);
+                }
             }
         }
     }
 
-    fn set_parents(&mut self, id: &str, parents: Vec<String>) {
-        let old = self
-            .nodes
-            .get(id)
-            .map(|n| n.parents.clone())
-            .unwrap_or_default();
-        self.unlink(id, &old);
-        for parent in &parents {
-            self.children
-                .entry(parent.clone())
-                .or_default()
-                .insert(id.to_owned());
-        }
+    /// Gives `id` new parents and a new name.
+    fn relink(&mut self, id: &str, parents: Vec<String>, name: String) {
+        let Some(node) = self.nodes.get(id) else {
+            return;
+        };
+        let (old_parents, old_name) = (node.parents.clone(), node.name.clone());
+        self.unlink(id, &old_parents, &old_name);
+        self.link(id, &parents, &name);
         if let Some(node) = self.nodes.get_mut(id) {
             node.parents = parents;
+            node.name = name;
         }
     }
 
@@ -482,6 +501,23 @@ impl Shared {
         id
     }
 
+    /// Checks that `parent` has room for one more item.
+    fn check_room(&self, parent: &str) -> Result<(), Response<Body>> {
+        let state = self.state();
+        let count: usize = state
+            .children
+            .get(parent)
+            .map_or(0, |names| names.values().map(HashSet::len).sum());
+        if count >= self.options.max_children {
+            return Err(drive_error(
+                403,
+                "numChildrenInNonRootLimitExceeded",
+                "The limit for this folder's number of children (files and folders) has been exceeded.",
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks that `parent` is a live folder the request may see.
     fn check_parent(&self, parent: &str, query: &Query) -> Result<(), Response<Body>> {
         let state = self.state();
@@ -514,6 +550,7 @@ impl FakeDrive {
                 children: HashMap::new(),
                 sessions: HashMap::new(),
                 tokens: HashMap::new(),
+                refresh_tokens: HashSet::from([REFRESH_TOKEN.to_owned()]),
                 faults: Faults::default(),
                 log: Vec::new(),
                 refreshes: 0,
@@ -557,6 +594,10 @@ impl FakeDrive {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                // As Google's front ends: an answer's header and body are not held back by
+                // Nagle's algorithm (with the client's delayed ACKs that cost up to 40 ms a
+                // streamed answer).
+                let _ = stream.set_nodelay(true);
                 let conn_shared = server.clone();
                 let connection = tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
@@ -620,6 +661,7 @@ impl FakeDrive {
                 },
                 ..GdriveOptions::default()
             },
+            token_file: None,
         }
     }
 
@@ -649,9 +691,12 @@ impl FakeDrive {
     pub fn children(&self, parent: &str) -> Vec<NodeInfo> {
         let state = self.shared.state();
         let mut nodes: Vec<&Node> = state
-            .nodes
-            .values()
-            .filter(|n| n.parents.iter().any(|p| p == parent) && !state.in_trash(&n.id))
+            .children
+            .get(parent)
+            .into_iter()
+            .flat_map(|names| names.values().flatten())
+            .filter_map(|id| state.nodes.get(id))
+            .filter(|n| !state.in_trash(&n.id))
             .collect();
         nodes.sort_by_key(|n| n.seq);
         nodes.into_iter().map(|n| state.info(n)).collect()
@@ -678,6 +723,11 @@ impl FakeDrive {
                 .collect();
         }
         Vec::new()
+    }
+
+    /// Whether `id` still exists at all (in the trash or not): a deleted file is gone.
+    pub fn exists(&self, id: &str) -> bool {
+        self.shared.state().nodes.contains_key(id)
     }
 
     /// The bytes of file `id`.
@@ -883,19 +933,27 @@ async fn token(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
             &json!({"error": "invalid_client", "error_description": "Unauthorized"}),
         );
     }
-    if get("grant_type") != Some("refresh_token") || get("refresh_token") != Some(REFRESH_TOKEN) {
+    let known = get("refresh_token").is_some_and(|t| shared.state().refresh_tokens.contains(t));
+    if get("grant_type") != Some("refresh_token") || !known {
         return json_response(
             StatusCode::BAD_REQUEST,
             &json!({"error": "invalid_grant", "error_description": "Token has been expired or revoked."}),
         );
     }
     let access = shared.issue_token();
-    shared.state().refreshes += 1;
-    json_response(
-        StatusCode::OK,
-        &json!({"access_token": access, "expires_in": shared.options.token_lifetime.as_secs(),
-            "token_type": "Bearer", "scope": "https://www.googleapis.com/auth/drive"}),
-    )
+    let mut answer = json!({"access_token": access, "expires_in": shared.options.token_lifetime.as_secs(),
+        "token_type": "Bearer", "scope": "https://www.googleapis.com/auth/drive"});
+    let mut state = shared.state();
+    state.refreshes += 1;
+    if shared.options.rotate_refresh_tokens {
+        let rotated = format!("fake-refresh-{}", shared.new_id());
+        state
+            .refresh_tokens
+            .remove(get("refresh_token").unwrap_or_default());
+        state.refresh_tokens.insert(rotated.clone());
+        answer["refresh_token"] = json!(rotated);
+    }
+    json_response(StatusCode::OK, &answer)
 }
 
 fn list(shared: &Shared, query: &Query) -> Response<Body> {
@@ -963,18 +1021,23 @@ fn list(shared: &Shared, query: &Query) -> Response<Body> {
         Clause::InParents(p) => Some(p),
         _ => None,
     });
-    let candidates: Box<dyn Iterator<Item = &Node>> = match in_parent {
-        Some(parent) => Box::new(
-            state
-                .children
-                .get(parent)
-                .into_iter()
-                .flatten()
-                .filter_map(|id| state.nodes.get(id)),
-        ),
-        None => Box::new(state.nodes.values()),
+    let named = clauses.iter().find_map(|c| match c {
+        Clause::Name(name) => Some(name),
+        _ => None,
+    });
+    let children = in_parent.and_then(|p| state.children.get(p));
+    let ids = |set: &'_ HashSet<String>| -> Vec<&Node> {
+        set.iter().filter_map(|id| state.nodes.get(id)).collect()
+    };
+    // Only a narrowing of the candidates: every clause is still checked below.
+    let candidates: Vec<&Node> = match (in_parent, children, named) {
+        (Some(_), None, _) => Vec::new(),
+        (Some(_), Some(names), Some(name)) => names.get(name).map(ids).unwrap_or_default(),
+        (Some(_), Some(names), None) => names.values().flat_map(ids).collect(),
+        (None, _, _) => state.nodes.values().collect(),
     };
     let mut matches: Vec<&Node> = candidates
+        .into_iter()
         .filter(|n| n.drive == drive && !n.parents.is_empty())
         .filter(|n| {
             clauses.iter().all(|c| match c {
@@ -1066,7 +1129,10 @@ async fn create(shared: &Shared, req: Request<Incoming>, query: &Query) -> Respo
     if mime.as_deref() != Some(FOLDER_MIME) {
         return bad_request("the fake only creates folders through files.create");
     }
-    if let Err(r) = shared.check_parent(&parent, query) {
+    if let Err(r) = shared
+        .check_parent(&parent, query)
+        .and_then(|()| shared.check_room(&parent))
+    {
         return r;
     }
     let id = shared.insert(&parent, &name, FOLDER_MIME, None);
@@ -1200,7 +1266,10 @@ async fn update(
     };
     let (add, remove) = (split("addParents"), split("removeParents"));
     for parent in &add {
-        if let Err(r) = shared.check_parent(parent, query) {
+        if let Err(r) = shared
+            .check_parent(parent, query)
+            .and_then(|()| shared.check_room(parent))
+        {
             return r;
         }
     }
@@ -1231,11 +1300,9 @@ async fn update(
         object.get("name").and_then(Value::as_str),
         object.get("trashed").and_then(Value::as_bool),
     );
-    state.set_parents(id, parents);
+    let name = name.map_or_else(|| state.nodes[id].name.clone(), str::to_owned);
+    state.relink(id, parents, name);
     let node = state.nodes.get_mut(id).expect("checked above");
-    if let Some(name) = name {
-        node.name = name.to_owned();
-    }
     if let Some(trashed) = trashed {
         node.trashed = trashed;
     }
@@ -1358,7 +1425,10 @@ async fn upload_start(shared: &Shared, req: Request<Incoming>, query: &Query) ->
                 Ok(m) => m,
                 Err(r) => return r,
             };
-            if let Err(r) = shared.check_parent(&parent, query) {
+            if let Err(r) = shared
+                .check_parent(&parent, query)
+                .and_then(|()| shared.check_room(&parent))
+            {
                 return r;
             }
             let path = shared
@@ -1391,7 +1461,10 @@ async fn upload_start(shared: &Shared, req: Request<Incoming>, query: &Query) ->
                 Ok(m) => m,
                 Err(r) => return r,
             };
-            if let Err(r) = shared.check_parent(&parent, query) {
+            if let Err(r) = shared
+                .check_parent(&parent, query)
+                .and_then(|()| shared.check_room(&parent))
+            {
                 return r;
             }
             let upload_id = shared.new_id();

@@ -242,9 +242,14 @@ pub fn secrets_for(
             secrets.bearer_token = env("WEBDAV_BEARER_TOKEN").map(Secret::new);
         }
         Storage::Gdrive { .. } => {
-            secrets.gdrive_token = env("FERRY_GDRIVE_TOKEN_FILE")
-                .and_then(|p| std::fs::read_to_string(p).ok())
-                .map(|t| Secret::new(t.lines().map(str::trim).collect()))
+            let from_file = env("FERRY_GDRIVE_TOKEN_FILE").and_then(|p| {
+                let text = std::fs::read_to_string(&p).ok()?;
+                Some((p, Secret::new(text.lines().map(str::trim).collect())))
+            });
+            // A token from the file gets refreshed tokens written back to it.
+            secrets.gdrive_token_file = from_file.as_ref().map(|(p, _)| p.into());
+            secrets.gdrive_token = from_file
+                .map(|(_, t)| t)
                 .or_else(|| stored(creds_names::GDRIVE_TOKEN).map(|l| l.secret));
             secrets.gdrive_client_secret = env("FERRY_GDRIVE_CLIENT_SECRET")
                 .map(Secret::new)
