@@ -57,6 +57,10 @@ Do not delete this file: ferry checks for it to tell an unplugged disk from an e
 /// How much is copied between two progress reports and cancellation checks.
 const COPY_STEP: u64 = 8 * 1024 * 1024;
 
+/// How many bytes a streamed `put` writes before it asks the kernel to start writing them to
+/// disk (see [`start_writeback`]).
+const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
+
 /// Read size of the streams returned by [`Backend::get`].
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -897,6 +901,21 @@ fn prune_empty_dirs(dir: &Path) -> io::Result<bool> {
     }
 }
 
+/// Asks the kernel to start writing `len` bytes of `file` from `offset` to disk now, without
+/// waiting: a streamed `put` produces data more slowly than the disk takes it (it is sealed, or
+/// comes from the network), so the disk works while the rest arrives, and the `fsync` in
+/// [`Inner::commit`] (still the only durability point) then waits for the last steps only,
+/// instead of the whole object. Advice only: a failure changes nothing but the speed.
+///
+/// `POSIX_FADV_DONTNEED` starts writeback of the range's dirty pages and drops its clean ones
+/// (pages still being written stay cached); the safe `rustix` has no `sync_file_range`.
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    let len = std::num::NonZeroU64::new(len);
+    if let Err(e) = rustix::fs::fadvise(file, offset, len, rustix::fs::Advice::DontNeed) {
+        tracing::trace!("fadvise(DONTNEED) on a temp file: {e}");
+    }
+}
+
 /// Which side of a copy failed, so that the error names the right culprit (the store or
 /// git-annex's local file).
 enum CopyError {
@@ -1119,6 +1138,7 @@ impl Backend for DirectoryBackend {
             Some(tokio::fs::File::from_std(clone))
         };
         let mut written = 0u64;
+        let mut flushed = 0u64;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| {
                 BackendError::new(ErrorKind::Local, OP, path.as_str(), inner.storage.clone())
@@ -1139,6 +1159,10 @@ impl Backend for DirectoryBackend {
                 None => (&temp.file).write_all(&chunk),
             }
             .map_err(|e| inner.err(OP, path.as_str(), e))?;
+            if inner.options.fsync && pooled.is_none() && written - flushed >= WRITEBACK_STEP {
+                start_writeback(&temp.file, flushed, written - flushed);
+                flushed = written;
+            }
             progress(written);
         }
         if let Some(mut out) = pooled {

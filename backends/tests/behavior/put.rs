@@ -46,7 +46,8 @@ pub async fn large_object_round_trip_when_asked(b: &dyn Backend) -> anyhow::Resu
 pub async fn put_file_round_trip(b: &dyn Backend) -> anyhow::Result<()> {
     let prefix = scratch();
     let local = tempfile::tempdir()?;
-    for len in [0, 1, 3 * MIB + 5] {
+    // 2 MiB: a length that ends exactly on a read chunk of the sealed `put_file`.
+    for len in [0, 1, 2 * MIB, 3 * MIB + 5] {
         let source = local.path().join(format!("source {len}"));
         let data = random_bytes(len);
         std::fs::write(&source, &data)?;
