@@ -993,8 +993,7 @@ fn copy_whole(
             Err(e) => return Err(CopyError::Read(e)),
         }
     }
-    dst.write_all_at(&buf[..got], 0)
-        .map_err(CopyError::Write)?;
+    dst.write_all_at(&buf[..got], 0).map_err(CopyError::Write)?;
     report(got as u64);
     if got <= SMALL_COPY {
         return Ok(got as u64);
