@@ -20,7 +20,8 @@
 # rclone gitannex runs as git-annex-remote-rclone-builtin, a symlink to rclone (as in
 # scripts/compat-matrix), through rclone remotes `type = s3` (provider Other, path style) and
 # `type = webdav` (vendor other) written into $SCRATCH/rclone.conf. Both remotes use the lower
-# layout. Results: $SCRATCH/results.csv, summarised into bench/results/<date>-cloud.md (and .csv).
+# layout. Results: $SCRATCH/results.csv, summarised into bench/results/<date>-cloud.md (and .csv;
+# RESULTS_NAME overrides the name).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -242,7 +243,7 @@ fi
 
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$SCRATCH/versions.txt"
 mkdir -p "$here/results"
-stamp=$(date -u +%Y-%m-%d)
-cp "$csv" "$here/results/$stamp-cloud.csv"
-python3 "$here/cloud_summary.py" "$csv" "$SCRATCH/versions.txt" "$SCRATCH/requests-summary.txt" >"$here/results/$stamp-cloud.md"
-cat "$here/results/$stamp-cloud.md"
+name=${RESULTS_NAME:-$(date -u +%Y-%m-%d)-cloud}
+cp "$csv" "$here/results/$name.csv"
+python3 "$here/cloud_summary.py" "$csv" "$SCRATCH/versions.txt" "$SCRATCH/requests-summary.txt" >"$here/results/$name.md"
+cat "$here/results/$name.md"
