@@ -547,7 +547,8 @@ impl Inner {
         const OP: &str = "store";
         self.resolve(OP, path)?;
         let temp = self.open_temp(OP, path.as_str())?;
-        copy_whole(&src, len, &temp.file, report, cancel).map_err(|e| match e {
+        let writeback = self.options.fsync;
+        copy_whole(&src, len, &temp.file, writeback, report, cancel).map_err(|e| match e {
             CopyError::Read(e) => BackendError::local("read", source, e),
             CopyError::Write(e) => self.err(OP, path.as_str(), e),
             CopyError::Cancelled => {
@@ -593,13 +594,14 @@ impl Inner {
             have
         };
         report(start);
-        let end = copy_to_end(&src, start, &out, start, report, cancel).map_err(|e| match e {
-            CopyError::Read(e) => self.err(OP, path.as_str(), e),
-            CopyError::Write(e) => BackendError::local("write", dest, e),
-            CopyError::Cancelled => {
-                self.fail(ErrorKind::Other, OP, path.as_str(), "cancelled".into())
-            }
-        })?;
+        let end =
+            copy_to_end(&src, start, &out, start, false, report, cancel).map_err(|e| match e {
+                CopyError::Read(e) => self.err(OP, path.as_str(), e),
+                CopyError::Write(e) => BackendError::local("write", dest, e),
+                CopyError::Cancelled => {
+                    self.fail(ErrorKind::Other, OP, path.as_str(), "cancelled".into())
+                }
+            })?;
         if end != len {
             return Err(self.fail(
                 ErrorKind::Other,
@@ -902,8 +904,8 @@ fn prune_empty_dirs(dir: &Path) -> io::Result<bool> {
 }
 
 /// Asks the kernel to start writing `len` bytes of `file` from `offset` to disk now, without
-/// waiting: a streamed `put` produces data more slowly than the disk takes it (it is sealed, or
-/// comes from the network), so the disk works while the rest arrives, and the `fsync` in
+/// waiting: the disk then works while the rest of the object is copied, sealed or received,
+/// and the `fsync` in
 /// [`Inner::commit`] (still the only durability point) then waits for the last steps only,
 /// instead of the whole object. Advice only: a failure changes nothing but the speed.
 ///
@@ -926,11 +928,14 @@ enum CopyError {
 
 /// Copies `src` from `src_at` to its end into `dst` at `dst_at`, in the kernel, `COPY_STEP`
 /// bytes at a time, reporting the position in `dst` after each step. Returns the end position.
+/// With `writeback` (a store that will be fsynced), each step is handed to the disk at once
+/// ([`start_writeback`]), so the final fsync waits for the last step, not the whole file.
 fn copy_to_end(
     src: &File,
     src_at: u64,
     dst: &File,
     dst_at: u64,
+    writeback: bool,
     report: &dyn Fn(u64),
     cancel: &AtomicBool,
 ) -> Result<u64, CopyError> {
@@ -956,6 +961,9 @@ fn copy_to_end(
         if n == 0 {
             return Ok(dst_at + done);
         }
+        if writeback {
+            start_writeback(dst, dst_at + done, n);
+        }
         done += n;
         report(dst_at + done);
     }
@@ -973,13 +981,14 @@ fn copy_whole(
     src: &File,
     len: u64,
     dst: &File,
+    writeback: bool,
     report: &dyn Fn(u64),
     cancel: &AtomicBool,
 ) -> Result<u64, CopyError> {
     if len > SMALL_COPY as u64 {
         // All in the kernel from offset 0, so that a filesystem that can share extents
         // (copy_file_range on btrfs, XFS) shares the whole file.
-        return copy_to_end(src, 0, dst, 0, report, cancel);
+        return copy_to_end(src, 0, dst, 0, writeback, report, cancel);
     }
     // One byte more than a small file holds: filling it means the file is not small (or grew
     // since it was measured), and the kernel copy takes over from there.
@@ -998,7 +1007,7 @@ fn copy_whole(
     if got <= SMALL_COPY {
         return Ok(got as u64);
     }
-    copy_to_end(src, got as u64, dst, got as u64, report, cancel)
+    copy_to_end(src, got as u64, dst, got as u64, writeback, report, cancel)
 }
 
 /// `io::copy` does not say which side failed. Errors that only writing produces are the

@@ -12,6 +12,9 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use crate::{Backend, BackendError, ErrorKind, ObjectPath, Progress};
 
+/// How much downloaded data is gathered before it is written to the destination file.
+const WRITE_SIZE: usize = 1024 * 1024;
+
 /// Fetches `path` from `backend` into `dest` with the resume rules of
 /// [`Backend::get_to_file`]: a shorter `dest` is appended to, a complete one left alone, a
 /// longer one rewritten from the start. Memory stays bounded by the stream's chunk size.
@@ -81,12 +84,18 @@ where
 
     let mut stream = open(start).await?;
     let mut written = start;
+    // Network reads arrive in pieces of a few KiB to 32 KiB; each write through tokio's File is
+    // a trip to the blocking pool. Gathering them into 1 MiB writes cut a 1 GiB download from
+    // ~30 000 writes (and as many thread hand-offs) to ~1 000.
+    let mut pending: Vec<u8> = Vec::with_capacity(WRITE_SIZE);
     while let Some(chunk) = stream.next().await {
         let chunk = match chunk {
             Ok(chunk) => chunk,
             Err(e) => {
-                // Let the last write land before reporting: a retry (in this process or the
-                // next) resumes from the file's length, which must not grow behind its back.
+                // Keep what did arrive, and let the last write land before reporting: a retry
+                // (in this process or the next) resumes from the file's length, which must not
+                // grow behind its back.
+                let _ = file.write_all(&pending).await;
                 let _ = file.flush().await;
                 return Err(BackendError::new(
                     ErrorKind::from_io(&e),
@@ -97,12 +106,19 @@ where
                 .with_cause(e));
             }
         };
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| BackendError::local("write", dest, e))?;
+        pending.extend_from_slice(&chunk);
         written += chunk.len() as u64;
+        if pending.len() >= WRITE_SIZE {
+            file.write_all(&pending)
+                .await
+                .map_err(|e| BackendError::local("write", dest, e))?;
+            pending.clear();
+        }
         progress(written);
     }
+    file.write_all(&pending)
+        .await
+        .map_err(|e| BackendError::local("write", dest, e))?;
     // tokio's File finishes its last write in the background; flush waits for it so that
     // errors (a full disk) are reported here and the caller sees the whole file.
     file.flush()

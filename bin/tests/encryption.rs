@@ -516,7 +516,9 @@ fn every_attack_on_the_store_fails_retrieve_and_leaves_no_plaintext() {
         std::fs::write(&files[0], &originals[0]).expect("restore");
     }
 
-    // Cut inside the final segment: no plaintext has that sealed length, so it is no copy.
+    // Cut inside the final segment: no plaintext has that sealed length, so it is no copy
+    // (CHECKPRESENT says absent, and a new STORE replaces it); RETRIEVE, which goes straight
+    // to the object, says what is wrong with it.
     std::fs::write(&files[0], &originals[0][..HEADER + 3 * SEALED_SEGMENT + 10]).expect("cut");
     assert_eq!(
         remote.request(&format!("CHECKPRESENT {}", keys[0])),
@@ -526,7 +528,7 @@ fn every_attack_on_the_store_fails_retrieve_and_leaves_no_plaintext() {
         &mut remote,
         &keys[0],
         &dest,
-        "is not in",
+        "the object is truncated",
         "impossible length",
     );
     std::fs::write(&files[0], &originals[0]).expect("restore");

@@ -66,9 +66,20 @@ impl Link {
     }
 }
 
+/// PROGRESS goes out at once when the transfer has moved this many bytes since the last one
+/// that went out...
+const PROGRESS_BYTES: u64 = 1024 * 1024;
+/// ...or when this much time has passed; values in between wait (the newest replacing older
+/// ones) and leave with the next line of the job at the latest, its reply included. git-annex
+/// parses every PROGRESS line: one per 32 KiB network read of a 1 GiB download was 30 000
+/// lines, a real share of its CPU, for a progress bar that redraws a few times a second.
+const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
 struct Call {
     /// Serializes this request's queries: git-annex allows one outstanding query per job.
     queries: tokio::sync::Mutex<()>,
+    /// The last PROGRESS value handed to the writer, and when (see [`PROGRESS_BYTES`]).
+    progress_sent: Mutex<Option<(u64, std::time::Instant)>>,
     /// Set (under the progress lock) once the request's reply is being sent; later PROGRESS
     /// and queries from a leftover clone of the handle would land in another request.
     done: AtomicBool,
@@ -103,6 +114,7 @@ impl Annex {
             link,
             call: Arc::new(Call {
                 queries: tokio::sync::Mutex::new(()),
+                progress_sent: Mutex::new(None),
                 done: AtomicBool::new(false),
             }),
         }
@@ -422,8 +434,10 @@ impl Annex {
     }
 
     /// `PROGRESS bytes`: how far the transfer is (cumulative). Never blocks and never queues:
-    /// when the writer is behind, only the newest value is sent. Send it regularly during
-    /// long transfers; git-annex's stall detection relies on it.
+    /// when the writer is behind, only the newest value is sent. Call it as often as bytes
+    /// move: a value goes out at once when the transfer has moved 1 MiB or 100 ms have passed
+    /// since the last one (git-annex's stall detection relies on regular PROGRESS), and the
+    /// newest value always goes out before the request's reply.
     pub fn progress(&self, bytes: u64) {
         {
             let mut p = lock(&self.link.progress);
@@ -431,6 +445,21 @@ impl Annex {
                 return;
             }
             p.insert(self.job, bytes);
+        }
+        let now = std::time::Instant::now();
+        {
+            let mut sent = lock(&self.call.progress_sent);
+            let due = match *sent {
+                None => true,
+                Some((at, when)) => {
+                    bytes.saturating_sub(at) >= PROGRESS_BYTES
+                        || now.duration_since(when) >= PROGRESS_INTERVAL
+                }
+            };
+            if !due {
+                return;
+            }
+            *sent = Some((bytes, now));
         }
         self.link.progress_ready.notify_one();
     }
