@@ -448,20 +448,7 @@ fn rclone_conf_values_are_read_as_rclone_reads_them_plain_and_encrypted() {
 
     // The same file encrypted by rclone, its password from a command.
     let password = "pässwörd 1";
-    let pwfile = repo.tmp.path().join("pw");
-    std::fs::write(&pwfile, format!("{password}\n")).expect("write pw");
-    let passcmd = format!("cat {}", pwfile.display());
-    rclone_at(
-        &repo,
-        &conf,
-        &[
-            "config",
-            "encryption",
-            "set",
-            "--password-command",
-            &passcmd,
-        ],
-    );
+    let (_pwfile, passcmd) = encrypt_with_rclone(&repo, &conf, password);
     let encrypted = std::fs::read_to_string(&conf).expect("read");
     assert!(encrypted.contains("RCLONE_ENCRYPT_V0:"), "{encrypted}");
     assert_eq!(
@@ -527,20 +514,7 @@ fn encrypted_rclone_conf_opens_with_rclone_passcmd_and_refuses_without_password(
         &["config", "create", "mylocal", "local", "--non-interactive"],
     );
     let password = "annex-config-pw";
-    let pwfile = repo.tmp.path().join("pw");
-    std::fs::write(&pwfile, format!("{password}\n")).expect("write pw");
-    let passcmd = format!("cat {}", pwfile.display());
-    rclone_at(
-        &repo,
-        &conf,
-        &[
-            "config",
-            "encryption",
-            "set",
-            "--password-command",
-            &passcmd,
-        ],
-    );
+    let (pwfile, passcmd) = encrypt_with_rclone(&repo, &conf, password);
     let store = repo.tmp.path().join("store");
     let target = format!("target=mylocal:{}", store.display());
     let init = |extra: &[&str], env: &[(&str, &str)]| {
@@ -845,4 +819,24 @@ fn target_remote_with_ferry_encryption_stores_only_sealed_objects() {
             .any(|w| w == b"readable secret"),
         "plaintext in the store"
     );
+}
+
+/// Encrypts `conf` with the real rclone, its password given by a command (`cat` of a file):
+/// returns the password file and the command.
+fn encrypt_with_rclone(repo: &Repo, conf: &Path, password: &str) -> (PathBuf, String) {
+    let pwfile = repo.tmp.path().join("pw");
+    std::fs::write(&pwfile, format!("{password}\n")).expect("write pw");
+    let passcmd = format!("cat {}", pwfile.display());
+    rclone_at(
+        repo,
+        conf,
+        &[
+            "config",
+            "encryption",
+            "set",
+            "--password-command",
+            &passcmd,
+        ],
+    );
+    (pwfile, passcmd)
 }
