@@ -335,7 +335,7 @@ impl Prepared {
         annex: &Annex,
         what: &str,
     ) -> Result<(), Failure> {
-        self.fetch_raw(path, key, file, annex)
+        self.fetch_raw(path, file, annex)
             .await
             .map_err(|e| Failure::new(format!("cannot retrieve {what}: {e}")))?;
         self.check_fetched(key, file, what)
@@ -345,7 +345,6 @@ impl Prepared {
     async fn fetch_raw(
         &self,
         path: &ObjectPath,
-        _key: &Key,
         file: &Path,
         annex: &Annex,
     ) -> Result<(), BackendError> {
@@ -542,7 +541,7 @@ impl SpecialRemote for FerryRemote {
         {
             tracing::debug!(%key, %path, "retrieve");
             annex.debug(&format!("retrieving {key} from {path}")).await;
-            return match p.fetch_raw(&path, key, file, annex).await {
+            return match p.fetch_raw(&path, file, annex).await {
                 Err(e) if e.kind() == ErrorKind::NotFound => Err(Failure::new(format!(
                     "{key} is not in {}",
                     p.backend.describe()

@@ -171,6 +171,21 @@ pub(crate) fn start_drive_fake(dir: &std::path::Path) -> DriveFake {
     }
 }
 
+/// `git annex initremote drive …` for a remote in `root` of the Drive fake.
+fn drive_initremote(fake: &gdrive_fake::FakeDrive, root: &str) -> Vec<String> {
+    vec![
+        "initremote".into(),
+        "drive".into(),
+        "type=external".into(),
+        "externaltype=ferry".into(),
+        "storage=gdrive".into(),
+        format!("root_folder_id={root}"),
+        format!("client_id={}", gdrive_fake::CLIENT_ID),
+        format!("gdrive_endpoint={}", fake.url()),
+        "encryption=none".into(),
+    ]
+}
+
 /// The full testremote, as for S3 and WebDAV: ~213 000 protocol requests, ~159 000 calls to
 /// the fake. It took 5 minutes on a busy 2-core machine (load 6, 2026-12-06), down from 22
 /// once the fake answered without Nagle delays and searched folders by name through an index,
@@ -185,20 +200,9 @@ fn gdrive_fake_testremote_passes() {
         token_file,
         _runtime,
     } = start_drive_fake(repo.tmp.path());
-    let mut cmd = repo.command(
-        "git-annex",
-        &[
-            "initremote",
-            "drive",
-            "type=external",
-            "externaltype=ferry",
-            "storage=gdrive",
-            &format!("root_folder_id={root}"),
-            &format!("client_id={}", gdrive_fake::CLIENT_ID),
-            &format!("gdrive_endpoint={}", fake.url()),
-            "encryption=none",
-        ],
-    );
+    let init = drive_initremote(&fake, &root);
+    let init: Vec<&str> = init.iter().map(String::as_str).collect();
+    let mut cmd = repo.command("git-annex", &init);
     cmd.env("FERRY_GDRIVE_TOKEN_FILE", &token_file)
         .env("FERRY_GDRIVE_CLIENT_SECRET", gdrive_fake::CLIENT_SECRET);
     crate::support::run_ok(cmd);
@@ -235,17 +239,8 @@ fn gdrive_refreshed_token_is_written_back_to_the_token_file() {
             .env("FERRY_GDRIVE_CLIENT_SECRET", gdrive_fake::CLIENT_SECRET);
         crate::support::run_ok(cmd)
     };
-    with_token(&[
-        "initremote",
-        "drive",
-        "type=external",
-        "externaltype=ferry",
-        "storage=gdrive",
-        &format!("root_folder_id={root}"),
-        &format!("client_id={}", gdrive_fake::CLIENT_ID),
-        &format!("gdrive_endpoint={}", fake.url()),
-        "encryption=none",
-    ]);
+    let init = drive_initremote(&fake, &root);
+    with_token(&init.iter().map(String::as_str).collect::<Vec<_>>());
     repo.write("a.txt", b"hello");
     repo.add_all();
     let before = std::fs::read_to_string(&token_file).expect("token file");
