@@ -218,14 +218,7 @@ impl Multipart {
             if !status.is_success() {
                 return Err(self.status_error(OP, &self.key_prefix, status, &text));
             }
-            let page: ListUploadsResult = quick_xml::de::from_str(&text).map_err(|e| {
-                self.fail(
-                    ErrorKind::Other,
-                    OP,
-                    &self.key_prefix,
-                    format!("unreadable answer: {e}"),
-                )
-            })?;
+            let page: ListUploadsResult = self.read_xml(OP, &self.key_prefix, &text)?;
             out.extend(page.uploads.into_iter().map(|u| Upload {
                 initiated: u.initiated.as_deref().and_then(parse_time),
                 key: u.key,
@@ -246,6 +239,17 @@ impl Multipart {
         }
     }
 
+    /// Parses an XML answer of S3 to `op` about `at`.
+    fn read_xml<T: serde::de::DeserializeOwned>(
+        &self,
+        op: &'static str,
+        at: &str,
+        text: &str,
+    ) -> Result<T, BackendError> {
+        quick_xml::de::from_str(text)
+            .map_err(|e| self.fail(ErrorKind::Other, op, at, format!("unreadable answer: {e}")))
+    }
+
     /// When the last part of `upload` was sent, `None` when it has no parts.
     async fn last_part_time(&self, upload: &Upload) -> Result<Option<SystemTime>, BackendError> {
         const OP: &str = "list the parts of an unfinished upload";
@@ -262,14 +266,7 @@ impl Multipart {
             if !status.is_success() {
                 return Err(self.status_error(OP, &upload.key, status, &text));
             }
-            let page: ListPartsResult = quick_xml::de::from_str(&text).map_err(|e| {
-                self.fail(
-                    ErrorKind::Other,
-                    OP,
-                    &upload.key,
-                    format!("unreadable answer: {e}"),
-                )
-            })?;
+            let page: ListPartsResult = self.read_xml(OP, &upload.key, &text)?;
             for part in &page.parts {
                 let t = part.last_modified.as_deref().and_then(parse_time);
                 latest = latest.max(t);
