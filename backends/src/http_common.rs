@@ -58,11 +58,22 @@ impl Default for HttpOptions {
 /// The longest wait between two retries.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
+/// Installs ring as rustls's crypto provider for this process, once, before any HTTP client
+/// is built (reqwest is built without a provider of its own, see Cargo.toml).
+pub(crate) fn install_tls_provider() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        // Err only when a provider is already installed (by an embedding program): keep it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// The HTTP client of one storage: its pool is shared by OpenDAL and by our own requests.
 ///
 /// `read_timeout` (rather than a total timeout, which would cap the size of a transfer) makes
 /// a stalled response fail after `io_timeout` of silence.
 pub(crate) fn http_client(options: &HttpOptions) -> Result<reqwest::Client, reqwest::Error> {
+    install_tls_provider();
     reqwest::Client::builder()
         .connect_timeout(options.connect_timeout)
         .read_timeout(options.io_timeout)

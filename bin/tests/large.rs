@@ -70,7 +70,9 @@ fn peak_rss_kib(pid: u32) -> u64 {
 /// STORE, CHECKPRESENT and RETRIEVE of one 1 GiB key; asserts the content came back and the
 /// remote stayed under [`MAX_RSS_KIB`].
 fn round_trip_1gib(config: &[(&str, &str)], env: &[(&str, &str)], what: &str) {
-    let tmp = tempfile::tempdir().expect("tempdir");
+    // On disk (target/tmp), not in TMPDIR: scripts/test points TMPDIR at memory, and three of
+    // these tests, 2 GiB each, may run at once.
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
     let source = tmp.path().join("source");
     let dest = tmp.path().join("dest");
     write_big_file(&source);
@@ -146,7 +148,7 @@ fn webdav_moves_1gib_with_bounded_memory() {
 
 #[test]
 fn gdrive_fake_moves_1gib_with_bounded_memory() {
-    let tmp = tempfile::tempdir().expect("tempdir");
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
     let drive = start_drive_fake(tmp.path());
     let endpoint = drive.fake.url();
     let token_path = drive.token_file.to_string_lossy().into_owned();

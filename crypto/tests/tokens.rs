@@ -59,7 +59,11 @@ fn changing_a_parameter_or_the_salt_is_rejected() {
     let mut t_changed = fields.clone();
     t_changed[3] = "4";
     let mut salt_changed = fields.clone();
-    let salt = format!("ff{}", &fields[5][2..]);
+    // The salt is random: flip a bit of its first byte, so that it always changes (writing a
+    // fixed byte there left it unchanged whenever the salt began with that byte).
+    let first = u8::from_str_radix(&fields[5][..2], 16).unwrap() ^ 0x01;
+    let salt = format!("{first:02x}{}", &fields[5][2..]);
+    assert_ne!(salt, fields[5]);
     salt_changed[5] = &salt;
     for tampered in [p_changed, t_changed, salt_changed] {
         let tampered = tampered.join(":");

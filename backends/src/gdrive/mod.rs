@@ -358,6 +358,7 @@ impl GdriveBackend {
         let api_base = parse_url("the Drive API URL", &config.endpoints.api_base)?;
         let upload_base = parse_url("the Drive upload URL", &config.endpoints.upload_base)?;
         let token_url = parse_url("the OAuth token URL", &config.endpoints.token_url)?;
+        crate::http_common::install_tls_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .read_timeout(options.request_timeout)

@@ -10,8 +10,10 @@
 //!   would then ask on the terminal; a special remote has no terminal, so ferry stops with a
 //!   message saying what to set.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::{LazyLock, Mutex};
 
 use base64::Engine as _;
 use crypto_secretbox::aead::{Aead, KeyInit};
@@ -128,7 +130,7 @@ fn password(
         }
     };
     if let Some((command, origin)) = command {
-        return run_password_command(command)
+        return password_from_command(command)
             .map(|p| (p, origin))
             .map_err(|problem| fail(format!("{} {problem}", origin.name())));
     }
@@ -138,6 +140,27 @@ fn password(
             "it needs its password: set RCLONE_CONFIG_PASS, or give rclone_passcmd=COMMAND (a command that prints the password, e.g. `pass show rclone`) at initremote or enableremote".to_owned(),
         )),
     }
+}
+
+/// Passwords printed by password commands in this process, by command line. A PREPARE reads
+/// rclone.conf twice (the storage, then its credentials); a command such as `pass show` may
+/// ask the user to unlock a key each time it runs, so each runs once per process. Failures
+/// are not kept: the next read tries again.
+static PRINTED_PASSWORDS: LazyLock<Mutex<HashMap<String, Zeroizing<String>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The password `command` prints, run at most once per process (see [`PRINTED_PASSWORDS`]).
+fn password_from_command(command: &str) -> Result<Zeroizing<String>, String> {
+    // A panic elsewhere while the lock was held leaves the map intact: keep using it.
+    let mut printed = PRINTED_PASSWORDS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(password) = printed.get(command) {
+        return Ok(password.clone());
+    }
+    let password = run_password_command(command)?;
+    printed.insert(command.to_owned(), password.clone());
+    Ok(password)
 }
 
 /// Runs a password command the way rclone runs `--password-command`: split into words (not
@@ -260,6 +283,31 @@ mod tests {
         assert!(split_command(r#"echo a"b"#).is_err());
         assert!(split_command(r#"echo "ab"c"#).is_err());
         assert!(split_command(r#"echo "ab"#).is_err());
+    }
+
+    #[test]
+    fn a_password_command_runs_once_per_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
+        let script = dir.path().join("print-password");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\necho run >> '{}'\necho s3cret\n", runs.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let command = script.to_str().unwrap();
+        for _ in 0..3 {
+            assert_eq!(password_from_command(command).unwrap().as_str(), "s3cret");
+        }
+        assert_eq!(std::fs::read_to_string(&runs).unwrap(), "run\n");
+
+        // A failing command is not remembered: it runs again on the next read.
+        let failing = format!("sh -c \"echo run >> '{}'; exit 3\"", runs.display());
+        assert!(password_from_command(&failing).is_err());
+        assert!(password_from_command(&failing).is_err());
+        assert_eq!(std::fs::read_to_string(&runs).unwrap(), "run\nrun\nrun\n");
     }
 
     #[test]

@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use super::test_path;
 
-/// How long any single reply may take before the test calls it a hang.
-pub const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long any single reply may take before the test calls it a hang. Generous: with every
+/// test slot busy, a 1 GiB upload to the loopback S3 server once went 20 s between two
+/// PROGRESS lines (the server, not the remote, was starved); only a failing test waits this long.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A running remote process and git-annex's view of it.
 pub struct RemoteProcess {
