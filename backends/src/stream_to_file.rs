@@ -87,7 +87,7 @@ where
     // Network reads arrive in pieces of a few KiB to 32 KiB; each write through tokio's File is
     // a trip to the blocking pool. Gathering them into 1 MiB writes cut a 1 GiB download from
     // ~30 000 writes (and as many thread hand-offs) to ~1 000.
-    let mut pending: Vec<u8> = Vec::with_capacity(WRITE_SIZE);
+    let mut file = tokio::io::BufWriter::with_capacity(WRITE_SIZE, file);
     while let Some(chunk) = stream.next().await {
         let chunk = match chunk {
             Ok(chunk) => chunk,
@@ -95,7 +95,6 @@ where
                 // Keep what did arrive, and let the last write land before reporting: a retry
                 // (in this process or the next) resumes from the file's length, which must not
                 // grow behind its back.
-                let _ = file.write_all(&pending).await;
                 let _ = file.flush().await;
                 return Err(BackendError::new(
                     ErrorKind::from_io(&e),
@@ -106,21 +105,15 @@ where
                 .with_cause(e));
             }
         };
-        pending.extend_from_slice(&chunk);
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| BackendError::local("write", dest, e))?;
         written += chunk.len() as u64;
-        if pending.len() >= WRITE_SIZE {
-            file.write_all(&pending)
-                .await
-                .map_err(|e| BackendError::local("write", dest, e))?;
-            pending.clear();
-        }
         progress(written);
     }
-    file.write_all(&pending)
-        .await
-        .map_err(|e| BackendError::local("write", dest, e))?;
-    // tokio's File finishes its last write in the background; flush waits for it so that
-    // errors (a full disk) are reported here and the caller sees the whole file.
+    // Writes what is still gathered, then waits for tokio's File, which finishes its last
+    // write in the background: errors (a full disk) are reported here and the caller sees the
+    // whole file.
     file.flush()
         .await
         .map_err(|e| BackendError::local("write", dest, e))?;
