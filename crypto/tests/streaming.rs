@@ -63,6 +63,42 @@ fn tiny_and_huge_chunks_seal_and_open_identically() {
     }
 }
 
+/// Sealing a long push on several threads splits the work, never the output: whatever the
+/// thread count and push size, the object is byte for byte the one sealed a segment at a time
+/// (pushes of exactly one segment never take the many-segment path).
+#[test]
+fn threads_never_change_the_sealed_object() {
+    for alg in ALGS {
+        for len in [0, 1, S, 5 * S, 17 * S + 3] {
+            let plain = common::pattern(len);
+            let mut reference = Vec::new();
+            let mut one_at_a_time = sealer(alg);
+            for piece in plain.chunks(S) {
+                one_at_a_time.push(piece, &mut reference).unwrap();
+            }
+            one_at_a_time.finish(&mut reference).unwrap();
+            for threads in [1, 2, 3, 8] {
+                for chunk in [4 * S + 1, 16 * S, usize::MAX] {
+                    let mut sealer = sealer(alg).with_threads(threads);
+                    let mut object = Vec::new();
+                    for piece in plain.chunks(chunk) {
+                        sealer.push(piece, &mut object).unwrap();
+                    }
+                    sealer.finish(&mut object).unwrap();
+                    common::assert_same(
+                        &object,
+                        &reference,
+                        format!("{alg}, {len} bytes, {threads} threads, pushes of {chunk}"),
+                    );
+                }
+            }
+            let (out, res) = common::open_chunked(&common::master(), NAME, &reference, S + 7);
+            res.unwrap();
+            common::assert_same(&out, &plain, format!("open {alg}, {len} bytes"));
+        }
+    }
+}
+
 #[test]
 fn empty_pushes_change_nothing() {
     let mut sealer = sealer(Algorithm::Aes256Gcm);
