@@ -55,6 +55,61 @@ impl Default for HttpOptions {
     }
 }
 
+/// Downloads with at least this many bytes left go as [`READ_STREAMS`] ranged GETs at once.
+/// One HTTP stream is often capped well below the link (by the server, a proxy, or TCP over a
+/// long path): `rclone serve webdav` sends ~450 MB/s on one connection here and ~1 GB/s on
+/// four, which is why rclone splits downloads over 256 MiB the same way. Smaller objects (and
+/// every chunk of a chunked remote up to this size) keep the single stream, which costs one
+/// request.
+pub(crate) const PARALLEL_READ_MIN: u64 = 64 * 1024 * 1024;
+/// How many ranged GETs of one download are in flight at once.
+pub(crate) const READ_STREAMS: usize = 4;
+/// The size of each ranged GET. Each is held in memory until the bytes before it are written,
+/// so one download holds at most about `READ_STREAMS × READ_PIECE` (16 MiB); a failed piece is
+/// fetched again by the retry layer as a whole, which a single long stream could not be.
+pub(crate) const READ_PIECE: usize = 4 * 1024 * 1024;
+
+/// Opens `key` for reading `remaining` bytes: in ranged pieces fetched [`READ_STREAMS`] at a
+/// time when that is at least [`PARALLEL_READ_MIN`], else as one stream. Either way the reader
+/// hands out the bytes in order, so a download cut short still leaves a prefix of the object
+/// to resume from.
+pub(crate) async fn open_reader(
+    op: &Operator,
+    key: &str,
+    remaining: u64,
+) -> opendal::Result<opendal::Reader> {
+    let reader = op.reader_with(key);
+    if remaining >= PARALLEL_READ_MIN {
+        reader.concurrent(READ_STREAMS).chunk(READ_PIECE).await
+    } else {
+        reader.await
+    }
+}
+
+/// A download of `range` as pieces of [`READ_PIECE`] bytes, [`READ_STREAMS`] of them fetched at
+/// once by `fetch` (one ranged request each, collected whole), handed out in order: for a
+/// storage whose client has no concurrent reader of its own (Drive). Memory stays at about
+/// `READ_STREAMS × READ_PIECE`; the first failed piece ends the stream with its error, after
+/// every byte before it.
+pub(crate) fn ranged_in_order<F, Fut>(range: std::ops::Range<u64>, fetch: F) -> ByteStream
+where
+    F: FnMut(std::ops::Range<u64>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = std::io::Result<Vec<bytes::Bytes>>> + Send + 'static,
+{
+    use futures::{StreamExt, TryStreamExt};
+    let end = range.end;
+    let pieces = range
+        .step_by(READ_PIECE)
+        .map(move |start| start..(start + READ_PIECE as u64).min(end));
+    Box::pin(
+        futures::stream::iter(pieces)
+            .map(fetch)
+            .buffered(READ_STREAMS)
+            .map_ok(|piece| futures::stream::iter(piece.into_iter().map(Ok)))
+            .try_flatten(),
+    )
+}
+
 /// The longest wait between two retries.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 

@@ -410,9 +410,7 @@ impl Inner {
         if offset >= len {
             return Ok(Box::pin(futures::stream::empty()));
         }
-        let reader = self
-            .op
-            .reader(path.as_str())
+        let reader = crate::http_common::open_reader(&self.op, path.as_str(), len - offset)
             .await
             .map_err(|e| self.err(OP, path.as_str(), e))?;
         let stream = reader

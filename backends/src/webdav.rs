@@ -519,9 +519,7 @@ impl Inner {
         if offset >= len {
             return Ok(Box::pin(futures::stream::empty()));
         }
-        let reader = self
-            .op
-            .reader(key)
+        let reader = crate::http_common::open_reader(&self.op, key, len - offset)
             .await
             .map_err(|e| self.err(OP, key, e))?;
         let stream = reader

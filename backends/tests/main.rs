@@ -10,6 +10,7 @@ mod gdrive;
 mod gdrive_fake;
 mod large;
 mod layout_vectors;
+mod parallel_reads;
 mod s3_multipart;
 mod sealed;
 mod servers;

@@ -610,14 +610,29 @@ impl DriveClient {
     /// Starts reading the content of `id` from `offset`. No overall timeout: a large object
     /// takes as long as it takes; the client's read timeout catches a stalled connection.
     pub(crate) async fn download(&self, id: &str, offset: u64) -> Result<Response, Failure> {
+        let range = (offset > 0).then(|| format!("bytes={offset}-"));
+        self.download_with(id, range).await
+    }
+
+    /// Downloads the bytes `range` of the file `id` (a `Range` request; Drive answers 206).
+    pub(crate) async fn download_range(
+        &self,
+        id: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Response, Failure> {
+        // HTTP ranges name the last byte, not the one after it.
+        let header = format!("bytes={}-{}", range.start, range.end.saturating_sub(1));
+        self.download_with(id, Some(header)).await
+    }
+
+    async fn download_with(&self, id: &str, range: Option<String>) -> Result<Response, Failure> {
         let mut url = self.files_url(Some(id));
         url.query_pairs_mut().append_pair("alt", "media");
         self.send(true, || {
             let request = self.http.get(url.clone());
-            if offset > 0 {
-                request.header(RANGE, format!("bytes={offset}-"))
-            } else {
-                request
+            match &range {
+                Some(range) => request.header(RANGE, range.as_str()),
+                None => request,
             }
         })
         .await

@@ -49,8 +49,9 @@ mod upload;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use bytes::Bytes;
 use futures::future::BoxFuture;
+use futures::{StreamExt, TryStreamExt};
 use reqwest::{StatusCode, Url};
 
 pub use auth::{Credentials, OAuthClient, Token, TokenFileError};
@@ -60,6 +61,7 @@ use client::{DriveClient, DriveFile, Failure, q_children, q_named};
 use folders::Folders;
 use upload::{BodyError, Reporter, UploadError, Uploaded};
 
+use crate::http_common::{PARALLEL_READ_MIN, io_kind_for, ranged_in_order};
 use crate::{
     Backend, BackendError, ByteStream, Capabilities, Description, ErrorKind, ListEntry, ObjectMeta,
     ObjectPath, Progress,
@@ -533,7 +535,7 @@ impl Inner {
 
     /// Streams the content of `file` (the object at `path`) from `offset`.
     async fn open(
-        &self,
+        self: &Arc<Self>,
         path: &ObjectPath,
         file: &DriveFile,
         offset: u64,
@@ -543,6 +545,17 @@ impl Inner {
         if offset >= size {
             // Nothing left to read; a Range past the end would be answered 416.
             return Ok(Box::pin(futures::stream::empty()));
+        }
+        if size - offset >= PARALLEL_READ_MIN {
+            // Several ranged requests at once: one Drive download stream is often far slower
+            // than the link. A piece's failure (after the client's retries) ends the stream.
+            let inner = Arc::clone(self);
+            let id = file.id.clone();
+            return Ok(ranged_in_order(offset..size, move |range| {
+                let inner = Arc::clone(&inner);
+                let id = id.clone();
+                async move { inner.piece(&id, range).await }
+            }));
         }
         let response = self
             .client
@@ -556,6 +569,26 @@ impl Inner {
             offset
         };
         Ok(download_stream(response, skip, size - offset))
+    }
+
+    /// The bytes `range` of the file `id`, whole, for [`ranged_in_order`].
+    async fn piece(&self, id: &str, range: std::ops::Range<u64>) -> std::io::Result<Vec<Bytes>> {
+        let response = self
+            .client
+            .download_range(id, range.clone())
+            .await
+            .map_err(|f| std::io::Error::new(io_kind_for(classify(&f)), f))?;
+        if response.status() != StatusCode::PARTIAL_CONTENT {
+            return Err(std::io::Error::other(format!(
+                "Drive answered {} to a request for bytes {}..{} of a file, not 206 Partial Content",
+                response.status(),
+                range.start,
+                range.end
+            )));
+        }
+        download_stream(response, 0, range.end - range.start)
+            .try_collect()
+            .await
     }
 
     /// Deletes the files `ids`, all of them even if one fails (the first failure is returned).

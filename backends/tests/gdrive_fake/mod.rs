@@ -104,6 +104,8 @@ pub struct Logged {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub content_range: Option<String>,
+    /// The `Range` header of a download.
+    pub range: Option<String>,
 }
 
 impl Logged {
@@ -809,11 +811,17 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         .get(CONTENT_RANGE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let range = req
+        .headers()
+        .get(RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     shared.state().log.push(Logged {
         method: method.to_string(),
         path: path.clone(),
         query: query.clone(),
         content_range: content_range.clone(),
+        range,
     });
 
     if method == Method::POST && path == "/token" {
