@@ -40,6 +40,9 @@ pub struct Options {
     pub heal_cmd: Option<String>,
     /// The size of the big transfer (64 MiB; smaller with `--quick`).
     pub big: u64,
+    /// The kill test kills the STORE at the first PROGRESS of at least this many bytes
+    /// (`--kill-at-mib`; 1 by default: the first PROGRESS).
+    pub kill_at: u64,
     /// How many operations each perf test runs.
     pub perf_count: usize,
     /// Jobs in flight for the ASYNC perf tests.

@@ -46,6 +46,15 @@ struct Cli {
     /// Smaller sizes and counts: 4 MiB instead of 64 MiB, 100 perf operations instead of 1000.
     #[arg(long)]
     quick: bool,
+    /// Size of the largest object of the data and safety groups, in MiB (default 64, or 4 with
+    /// --quick). A storage that uploads large objects in parts (S3 multipart: 8 MiB parts in
+    /// ferry) needs one above its part size for the kill test to cut a multipart upload.
+    #[arg(long, value_name = "MIB")]
+    big_mib: Option<u64>,
+    /// Kill the kill test's STORE at the first PROGRESS of at least this many MiB (default: at
+    /// the first PROGRESS). Above a storage's part size, it cuts an upload between parts.
+    #[arg(long, value_name = "MIB")]
+    kill_at_mib: Option<u64>,
     /// Operations per perf test (default 1000, or 100 with --quick).
     #[arg(long, value_name = "N")]
     perf_count: Option<usize>,
@@ -139,7 +148,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         timeout: Duration::from_secs(cli.timeout.max(1)),
         break_cmd: cli.break_cmd.clone(),
         heal_cmd: cli.heal_cmd.clone(),
-        big: if cli.quick { 4 << 20 } else { 64 << 20 },
+        kill_at: cli.kill_at_mib.map_or(1, |mib| (mib << 20).max(1)),
+        big: cli.big_mib.unwrap_or(if cli.quick { 4 } else { 64 }).max(1) << 20,
         perf_count: cli.perf_count.unwrap_or(if cli.quick { 100 } else { 1000 }),
         perf_jobs: cli.perf_jobs.max(1),
         git_annex: if cli.git_annex {

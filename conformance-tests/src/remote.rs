@@ -710,6 +710,10 @@ impl Remote {
                     if let Some((_, ex, _)) = inflight.get_mut(&slot) {
                         match msg {
                             Message::Progress(n) => ex.progress.push(n),
+                            // The report shows notes; a stored password must not be in it.
+                            Message::SetCreds { setting, user, .. } => ex
+                                .notes
+                                .push(format!("SETCREDS {setting} {user} <password hidden>")),
                             other => ex.notes.push(other.to_string()),
                         }
                     }

@@ -82,11 +82,7 @@ fn parse_rows(text: &str) -> BTreeMap<String, (String, String)> {
 /// Runs the suite against `remote` (with `remote_args`) storing in `{store}`, with `--quick`
 /// and the usual `--break`/`--heal` pair, plus `extra` arguments.
 pub fn run_suite(remote: &Path, remote_args: &[&str], extra: &[&str]) -> Run {
-    let mut cmd = Command::new(suite());
-    cmd.arg("--remote").arg(remote);
-    for a in remote_args {
-        cmd.arg(format!("--remote-arg={a}"));
-    }
+    let mut cmd = suite_command(remote, remote_args);
     cmd.args([
         "-c",
         "directory={store}",
@@ -97,6 +93,21 @@ pub fn run_suite(remote: &Path, remote_args: &[&str], extra: &[&str]) -> Run {
         "mv {store}.away {store}",
     ]);
     cmd.args(extra);
+    run(cmd)
+}
+
+/// The suite's command line for `remote`, before any storage configuration.
+pub fn suite_command(remote: &Path, remote_args: &[&str]) -> Command {
+    let mut cmd = Command::new(suite());
+    cmd.arg("--remote").arg(remote);
+    for a in remote_args {
+        cmd.arg(format!("--remote-arg={a}"));
+    }
+    cmd
+}
+
+/// Runs the suite as `cmd` says and reads its table.
+pub fn run(mut cmd: Command) -> Run {
     let out = cmd.output().expect("the suite runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();

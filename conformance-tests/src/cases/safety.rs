@@ -202,21 +202,35 @@ fn killed_midway(ctx: &mut Ctx, size: u64) -> TestResult {
         r.send_line(&sent);
         let started = Instant::now();
         let deadline = started + full / 2;
+        let mut progressed = false;
         let outcome = loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() && !progressed {
                 r.kill();
                 break Some(format!(
                     "killed after {:.0} ms without PROGRESS (half of a whole STORE)",
                     (full / 2).as_secs_f64() * 1000.0
                 ));
             }
-            match r.next_event_within(left, &sent)? {
+            // Once PROGRESS comes, the kill waits for --kill-at-mib rather than the clock.
+            let wait = if progressed { ctx.opts.timeout } else { left };
+            match r.next_event_within(wait, &sent)? {
+                None if progressed => {
+                    r.kill();
+                    break Some(format!(
+                        "killed after PROGRESS stopped for {:.0} s",
+                        wait.as_secs_f64()
+                    ));
+                }
                 None => continue,
                 Some(Event::Message {
                     msg: Message::Progress(n),
                     ..
                 }) if n > 0 && n < size => {
+                    progressed = true;
+                    if n < ctx.opts.kill_at {
+                        continue;
+                    }
                     r.kill();
                     break Some(format!("killed at PROGRESS {n} of {size}"));
                 }
