@@ -40,12 +40,15 @@ use crate::{
 /// What [`header_sidecar`] appends to a destination file's name.
 pub const HEADER_SIDECAR_SUFFIX: &str = ".ferry-header";
 
-/// How much sealed data `put_file` hands to the inner store at a time (fewer, larger writes:
-/// each write of a local store is a trip to tokio's blocking pool).
+/// How much plaintext `put_file` reads, seals and hands to the inner store at a time: fewer,
+/// larger writes (each write of a local store is a trip to tokio's blocking pool), and enough
+/// segments (64) per chunk to split the sealing over the cores. 1 MiB chunks sealed on two
+/// cores made a 1 GiB store ~5% slower than 4 MiB ones.
 const SEALED_CHUNK: usize = 4 * 1024 * 1024;
 
-/// How many sealed chunks may wait for the inner store: the memory bound of `put_file`
-/// (a few MiB), and enough slack that sealing never waits on one slow write.
+/// How many sealed chunks may wait for the inner store, and enough slack that sealing never
+/// waits on one slow write. With the two read buffers, `put_file` holds at most about
+/// `(PIPELINE_DEPTH + 3) × SEALED_CHUNK` (28 MiB) whatever the file's size.
 const PIPELINE_DEPTH: usize = 4;
 
 /// Where [`SealedBackend::get_to_file`](Backend::get_to_file) keeps the header of the object
