@@ -5,6 +5,7 @@
 """
 import csv
 import statistics
+import os
 import sys
 from collections import defaultdict
 
@@ -75,7 +76,8 @@ for suffix, title in (("", "with the added latency"), ("-nodelay", "without it (
         ma, mb = med(list(a.values())), med(list(b.values()))
         print(f"| {v} | {n / ma:.1f} | {n / mb:.1f} | {ma / mb:.2f}x | {paired(a, b):.2f}x |")
 
-if len(sys.argv) > 3:
+# Only the latency part writes the request counts.
+if len(sys.argv) > 3 and os.path.exists(sys.argv[3]):
     print("\n### HTTP requests through the delay proxy (latency part)\n")
     print("```")
     print(open(sys.argv[3]).read().strip())
