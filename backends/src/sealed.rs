@@ -27,7 +27,8 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use ferry_crypto::{
-    Algorithm, HEADER_LEN, Header, KeyId, Layout, MasterKey, Opener, RangeOpener, Sealer, Transform,
+    Algorithm, HEADER_LEN, Header, KeyId, Layout, MasterKey, Opener, RangeOpener, Sealer, TAG_LEN,
+    Transform, WRITE_SEGMENT_LOG2,
 };
 use futures::{Stream, StreamExt, TryStreamExt};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
@@ -47,8 +48,8 @@ pub const HEADER_SIDECAR_SUFFIX: &str = ".ferry-header";
 const SEALED_CHUNK: usize = 4 * 1024 * 1024;
 
 /// How many sealed chunks may wait for the inner store, and enough slack that sealing never
-/// waits on one slow write. With the two read buffers, `put_file` holds at most about
-/// `(PIPELINE_DEPTH + 3) × SEALED_CHUNK` (28 MiB) whatever the file's size.
+/// waits on one slow write. With the chunk being read and the one being sealed, `put_file`
+/// holds at most `(PIPELINE_DEPTH + 2) × SEALED_CHUNK` (24 MiB) whatever the file's size.
 const PIPELINE_DEPTH: usize = 4;
 
 /// Where [`SealedBackend::get_to_file`](Backend::get_to_file) keeps the header of the object
@@ -542,7 +543,7 @@ impl Backend for SealedBackend {
         // Detached: when the put ends early its receiver is gone, and the thread stops at its
         // next chunk.
         drop(tokio::task::spawn_blocking(move || {
-            seal_file(file, sealer, |item| tx.blocking_send(item).is_ok())
+            seal_file(file, len, sealer, |item| tx.blocking_send(item).is_ok())
         }));
         let body = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
         self.put_sealed(path, body, sealed_len, len, progress).await
@@ -667,14 +668,11 @@ impl Backend for SealedBackend {
     }
 }
 
-/// Output buffers of [`seal_file`] that the store has finished with, for the next chunks.
-type BufferPool = Arc<Mutex<Vec<Vec<u8>>>>;
-
-/// A sealed chunk on its way to the store; its buffer goes back to the pool when the store
+/// A sealed chunk on its way to the store; its buffer goes back to the reader when the store
 /// drops it.
 struct PooledChunk {
     buf: Vec<u8>,
-    pool: BufferPool,
+    pool: std::sync::mpsc::Sender<Vec<u8>>,
 }
 
 impl AsRef<[u8]> for PooledChunk {
@@ -685,14 +683,8 @@ impl AsRef<[u8]> for PooledChunk {
 
 impl Drop for PooledChunk {
     fn drop(&mut self) {
-        let mut pool = self
-            .pool
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // At most one per chunk in flight: a store that keeps chunks cannot grow the pool.
-        if pool.len() <= PIPELINE_DEPTH {
-            pool.push(std::mem::take(&mut self.buf));
-        }
+        // The reader may have finished; the buffer is then simply freed.
+        let _ = self.pool.send(std::mem::take(&mut self.buf));
     }
 }
 
@@ -703,48 +695,29 @@ fn seal_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
-/// Reads `file` to its end, seals it, and hands the sealed object to `send` in chunks of about
-/// [`SEALED_CHUNK`] bytes; stops when `send` returns `false` (the receiver is gone) or after
-/// sending an error.
+/// Reads `file` (`len` bytes) to its end, seals it, and hands the sealed object to `send`: the
+/// header, then chunks of up to [`CHUNK_SEGMENTS`] segments; stops when `send` returns `false`
+/// (the receiver is gone) or after sending an error.
 ///
-/// Reading runs on a thread of its own ([`read_chunks`]), one chunk ahead, so that the kernel's
-/// copy out of the page cache overlaps with sealing (on a 2-core machine sealing is the slowest
-/// of the three stages, and it was doing the reads too). Each chunk is sealed into an output
-/// buffer taken back from the store once written: one copy of the plaintext (into the output,
-/// where it is encrypted in place), and no fresh memory per chunk (new pages cost a fault and a
-/// clear each, which was a tenth of a sealed store's CPU time).
+/// Reading runs on a thread of its own ([`read_slots`]), one chunk ahead, so that the kernel's
+/// copy out of the page cache overlaps with sealing. The reader puts each segment's plaintext
+/// straight where its sealed form goes (in front of room for its tag), so sealing happens in
+/// place ([`Sealer::seal_in_place`]) with no copy in between; the buffers circulate between
+/// reader, sealer and store, so no fresh memory is touched per chunk (new pages cost a fault and
+/// a clear each).
 fn seal_file(
     file: std::fs::File,
+    len: u64,
     mut sealer: Sealer,
     send: impl Fn(std::io::Result<Bytes>) -> bool,
 ) {
-    let segment = Layout::WRITE.segment_size() as usize;
-    let sealed_segment = Layout::WRITE.sealed_segment_size() as usize;
-    // Room for the header, the chunk's segments and the one the sealer held back.
-    let capacity = HEADER_LEN + (SEALED_CHUNK / segment + 1) * sealed_segment;
-    let pool = BufferPool::default();
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(1);
-    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-    // Two read buffers: one being sealed, one being filled. The reader stops when this
-    // function returns (its channels close).
-    for _ in 0..2 {
-        let _ = empty_tx.send(vec![0u8; SEALED_CHUNK]);
-    }
-    std::thread::spawn(move || read_chunks(file, &empty_rx, &full_tx));
+    let (pool_tx, pool_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<std::io::Result<(Vec<u8>, bool)>>(1);
+    // The reader stops when this function returns (its channel closes).
+    std::thread::spawn(move || read_slots(file, len, &pool_rx, &full_tx));
     loop {
-        let reused = pool
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
-        let mut out = reused.unwrap_or_else(|| Vec::with_capacity(capacity));
-        out.clear();
-        let (sealed, last) = match full_rx.recv() {
-            Ok(Ok(plain)) if plain.is_empty() => (sealer.finish(&mut out), true),
-            Ok(Ok(plain)) => {
-                let sealed = sealer.push(&plain, &mut out);
-                let _ = empty_tx.send(plain);
-                (sealed, false)
-            }
+        let (mut buf, last) = match full_rx.recv() {
+            Ok(Ok(chunk)) => chunk,
             Ok(Err(e)) => {
                 send(Err(e));
                 return;
@@ -754,41 +727,98 @@ fn seal_file(
                 return;
             }
         };
-        let last = last || sealed.is_err();
-        let item = match sealed {
-            Ok(()) => Ok(Bytes::from_owner(PooledChunk {
-                buf: out,
-                pool: Arc::clone(&pool),
-            })),
-            Err(e) => Err(e.into()),
-        };
-        if !send(item) || last {
+        match sealer.seal_in_place(&mut buf, last) {
+            Ok(header) => {
+                if let Some(header) = header
+                    && !send(Ok(Bytes::copy_from_slice(&header)))
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                send(Err(e.into()));
+                return;
+            }
+        }
+        let chunk = Bytes::from_owner(PooledChunk {
+            buf,
+            pool: pool_tx.clone(),
+        });
+        if !send(Ok(chunk)) || last {
             return;
         }
     }
 }
 
-/// Fills the buffers that come in on `empty` from `file` and passes them on to `full`, an empty
-/// one at the end of the file; ends after the end, an error, or when either channel closes.
-fn read_chunks(
+/// Segments per chunk of [`seal_file`]: 64 of 64 KiB, 4 MiB of plaintext.
+const CHUNK_SEGMENTS: usize = SEALED_CHUNK >> WRITE_SEGMENT_LOG2;
+
+/// Most buffers of one [`seal_file`]: one being read, one being sealed, the rest with the store.
+const MAX_BUFFERS: usize = PIPELINE_DEPTH + 2;
+
+/// Reads `file`, `len` bytes, into sealing slots ([`Sealer::seal_in_place`]'s layout), a chunk
+/// of [`CHUNK_SEGMENTS`] at a time, in buffers that come back on `pool` (or new ones, up to
+/// [`MAX_BUFFERS`]), and passes them on to `full` with whether the chunk is the last. A file
+/// that turns out shorter or longer than `len` (changed while being stored) is an error.
+fn read_slots(
     mut file: std::fs::File,
-    empty: &std::sync::mpsc::Receiver<Vec<u8>>,
-    full: &std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>,
+    len: u64,
+    pool: &std::sync::mpsc::Receiver<Vec<u8>>,
+    full: &std::sync::mpsc::SyncSender<std::io::Result<(Vec<u8>, bool)>>,
 ) {
-    while let Ok(mut buf) = empty.recv() {
-        buf.resize(SEALED_CHUNK, 0);
-        let item = match read_full(&mut file, &mut buf) {
-            Ok(n) => {
-                buf.truncate(n);
-                Ok(buf)
+    let segment = Layout::WRITE.segment_size();
+    let sealed_segment = Layout::WRITE.sealed_segment_size() as usize;
+    // An empty file is one empty final segment.
+    let segments = len.div_ceil(segment).max(1);
+    let mut allocated = 0;
+    let mut next = 0u64;
+    while next < segments {
+        let mut buf = if allocated < MAX_BUFFERS {
+            allocated += 1;
+            Vec::new()
+        } else {
+            match pool.recv() {
+                Ok(buf) => buf,
+                Err(_) => return,
             }
-            Err(e) => Err(e),
         };
-        let end = !matches!(&item, Ok(buf) if !buf.is_empty());
-        if full.send(item).is_err() || end {
+        let end = (next + CHUNK_SEGMENTS as u64).min(segments);
+        let last = end == segments;
+        let plain_len = (end * segment).min(len) - next * segment;
+        let count = (end - next) as usize;
+        buf.resize(plain_len as usize + count * TAG_LEN, 0);
+        let item = fill_slots(&mut file, &mut buf, sealed_segment, last).map(|()| (buf, last));
+        let failed = item.is_err();
+        if full.send(item).is_err() || failed {
             return;
         }
+        next = end;
     }
+}
+
+/// Fills the plaintext part of each slot of `buf` from `file`; with `last`, also checks that
+/// the file ends there.
+fn fill_slots(
+    file: &mut std::fs::File,
+    buf: &mut [u8],
+    sealed_segment: usize,
+    last: bool,
+) -> std::io::Result<()> {
+    for slot in buf.chunks_mut(sealed_segment) {
+        let room = slot.len() - TAG_LEN;
+        if read_full(file, &mut slot[..room])? < room {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file to store got shorter while it was being read",
+            ));
+        }
+    }
+    if last && read_full(file, &mut [0u8; 1])? > 0 {
+        return Err(std::io::Error::other(
+            "the file to store got longer while it was being read",
+        ));
+    }
+    Ok(())
 }
 
 /// Reads until `buf` is full or the reader ends; returns how much was read.
@@ -829,6 +859,49 @@ mod tests {
             last = p;
         }
         assert_eq!(plain_progress(ferry_crypto::EMPTY_OBJECT_LEN, 0), 0);
+    }
+
+    /// What `seal_file` sends for a file holding `actual` bytes announced as `announced`.
+    fn seal_file_items(actual: usize, announced: u64) -> Vec<std::io::Result<Bytes>> {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let source = dir.path().join("source");
+        std::fs::write(&source, vec![7u8; actual]).expect("write the source");
+        let master = MasterKey::from_bytes(&[1u8; 32]);
+        let sealer = Sealer::new(&master, "name", Algorithm::Aes256Gcm).expect("a sealer");
+        let items = std::sync::Mutex::new(Vec::new());
+        let file = std::fs::File::open(&source).expect("open the source");
+        seal_file(file, announced, sealer, |item| {
+            items.lock().expect("not poisoned").push(item);
+            true
+        });
+        items.into_inner().expect("not poisoned")
+    }
+
+    /// A file that changes length between its stat and its end is an error, never an object
+    /// of the wrong length; one that keeps its length is sealed whole.
+    #[test]
+    fn a_file_changing_length_while_sealed_is_an_error() {
+        let s = Layout::WRITE.segment_size() as usize;
+        for (actual, announced) in [(3 * s + 5, 3 * s as u64 + 9), (3 * s + 5, s as u64 + 1)] {
+            let items = seal_file_items(actual, announced);
+            let last = items.last().expect("something was sent");
+            assert!(
+                last.is_err(),
+                "{actual} bytes announced as {announced}: no error"
+            );
+        }
+        for len in [0, 1, s, CHUNK_SEGMENTS * s, CHUNK_SEGMENTS * s + 1] {
+            let items = seal_file_items(len, len as u64);
+            let sealed: usize = items
+                .iter()
+                .map(|i| i.as_ref().expect("no error").len())
+                .sum();
+            assert_eq!(
+                sealed as u64,
+                ferry_crypto::sealed_len(len as u64).expect("small"),
+                "{len} bytes"
+            );
+        }
     }
 
     #[test]

@@ -129,6 +129,10 @@ pub enum Error {
     /// A sealer or opener was used again after it finished or failed.
     #[error("the {0} was used after it had finished or failed; this is a bug in ferry")]
     Finished(&'static str),
+
+    /// A caller broke an API rule that the types cannot express (what, in words).
+    #[error("{0}; this is a bug in ferry")]
+    Misuse(&'static str),
 }
 
 impl Error {
@@ -146,7 +150,7 @@ impl From<Error> for io::Error {
     fn from(err: Error) -> io::Error {
         let kind = match err {
             Error::Truncated { .. } => io::ErrorKind::UnexpectedEof,
-            Error::Random(_) | Error::Finished(_) => io::ErrorKind::Other,
+            Error::Random(_) | Error::Finished(_) | Error::Misuse(_) => io::ErrorKind::Other,
             Error::InvalidRange { .. } => io::ErrorKind::InvalidInput,
             _ => io::ErrorKind::InvalidData,
         };

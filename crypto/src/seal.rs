@@ -106,6 +106,98 @@ impl Sealer {
         &self.header
     }
 
+    /// Seals, in place, the next segments of the object laid out as they are stored: `slots`
+    /// holds segments one after the other, each its plaintext followed by [`TAG_LEN`] bytes of
+    /// room for its tag. Every segment is a whole one (the layout's segment size) except, when
+    /// `is_final`, the last, which ends the object and may be shorter (empty only when the
+    /// whole object is). A caller that reads its input straight into `slots` saves the copy
+    /// that [`Transform::push`] makes; the result is the same, byte for byte. Sealing is split
+    /// over [`Sealer::with_threads`] threads.
+    ///
+    /// Returns the object's header the first time it is called, to be written before these
+    /// segments. Cannot be mixed with `push` (it fails with [`Error::Misuse`] if `push` left a
+    /// partial segment); after `is_final` the sealer is finished.
+    ///
+    /// # Errors
+    /// [`Error::Misuse`] when `slots` is not laid out as above, [`Error::LengthMismatch`]
+    /// against [`Sealer::expect_plain_len`], [`Error::TooLarge`], [`Error::Finished`].
+    pub fn seal_in_place(
+        &mut self,
+        slots: &mut [u8],
+        is_final: bool,
+    ) -> Result<Option<[u8; HEADER_LEN]>, Error> {
+        if self.done {
+            return Err(Error::Finished("sealer"));
+        }
+        let result = self.seal_in_place_inner(slots, is_final);
+        self.done = is_final || result.is_err();
+        result
+    }
+
+    fn seal_in_place_inner(
+        &mut self,
+        slots: &mut [u8],
+        is_final: bool,
+    ) -> Result<Option<[u8; HEADER_LEN]>, Error> {
+        let s = self.segment_size;
+        let sealed_size = s + TAG_LEN;
+        if !self.pending.is_empty() {
+            return Err(Error::Misuse(
+                "seal_in_place after a push that left a partial segment",
+            ));
+        }
+        let (whole, last) = if is_final {
+            if slots.len() < TAG_LEN {
+                return Err(Error::Misuse("the final segment has no room for its tag"));
+            }
+            // The final slot is what follows the whole ones: TAG_LEN to sealed_size bytes.
+            let whole = (slots.len() - TAG_LEN) / sealed_size;
+            (whole, Some(slots.len() - whole * sealed_size - TAG_LEN))
+        } else {
+            if !slots.len().is_multiple_of(sealed_size) {
+                return Err(Error::Misuse(
+                    "segments before the final one must be whole, each followed by room for its tag",
+                ));
+            }
+            (slots.len() / sealed_size, None)
+        };
+        if last == Some(0) && (whole > 0 || self.index > 0) {
+            return Err(Error::Misuse(
+                "only an empty object ends with an empty segment",
+            ));
+        }
+        let plain = (whole * s + last.unwrap_or(0)) as u64;
+        self.plain_seen += plain;
+        if let Some(expected) = self.expected_len {
+            let mismatch = if is_final {
+                self.plain_seen != expected
+            } else {
+                self.plain_seen > expected
+            };
+            if mismatch {
+                return Err(Error::LengthMismatch {
+                    expected,
+                    actual: self.plain_seen,
+                });
+            }
+        }
+        // The final segment needs an index too.
+        if self.index + whole as u64 >= MAX_SEGMENTS {
+            return Err(Error::TooLarge {
+                max: Layout::WRITE.max_plain_len(),
+            });
+        }
+        let (runs, tail) = slots.split_at_mut(whole * sealed_size);
+        self.seal_slots(runs, |_, _| {});
+        if last.is_some() {
+            let (data, tag) = tail.split_at_mut(tail.len() - TAG_LEN);
+            tag.copy_from_slice(&self.cipher.seal(self.index, true, data));
+        }
+        let header = (!self.header_sent).then_some(self.header);
+        self.header_sent = true;
+        Ok(header)
+    }
+
     /// Seals `plain` as the next segment, which is not the last.
     fn seal_inner(&mut self, plain: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         // The final segment needs an index too, so a non-final one must leave room for it.
@@ -138,39 +230,52 @@ impl Sealer {
         // Zeroes first (cheap: the buffers are reused, their pages already mapped), so that
         // each thread copies in its own segments and the copy runs in parallel too.
         out.resize(start + count * sealed_size, 0);
+        let region = &mut out[start..];
+        self.seal_slots(region, |n, run| {
+            for (slot, segment) in run
+                .chunks_exact_mut(sealed_size)
+                .zip(plain[n * s..].chunks_exact(s))
+            {
+                slot[..s].copy_from_slice(segment);
+            }
+        });
+        Ok(())
+    }
+
+    /// Seals the whole, non-final segments laid out in `slots` (each followed by room for its
+    /// tag) as the next ones, split over the sealer's threads; `fill(first, run)` runs first on
+    /// each thread's run, whose first segment is the `first`-th of `slots`, to put the
+    /// plaintext in place.
+    fn seal_slots(&mut self, slots: &mut [u8], fill: impl Fn(usize, &mut [u8]) + Sync) {
+        let s = self.segment_size;
+        let sealed_size = s + TAG_LEN;
+        let count = slots.len() / sealed_size;
         let first = self.index;
         let cipher = &self.cipher;
-        let seal_run = |run_first: u64, plain: &[u8], run: &mut [u8]| {
-            let segments = run.chunks_exact_mut(sealed_size).zip(plain.chunks_exact(s));
-            for (i, (sealed, segment)) in segments.enumerate() {
+        let seal_run = |n: usize, run: &mut [u8]| {
+            fill(n, run);
+            for (i, sealed) in run.chunks_exact_mut(sealed_size).enumerate() {
                 let (data, tag) = sealed.split_at_mut(s);
-                data.copy_from_slice(segment);
-                tag.copy_from_slice(&cipher.seal(run_first + i as u64, false, data));
+                tag.copy_from_slice(&cipher.seal(first + (n + i) as u64, false, data));
             }
         };
-        let region = &mut out[start..];
         let threads = self.threads.min(count / MIN_SEGMENTS_PER_THREAD).max(1);
         if threads == 1 {
-            seal_run(first, plain, region);
+            seal_run(0, slots);
         } else {
             let per_thread = count.div_ceil(threads);
             std::thread::scope(|scope| {
-                let mut runs = region
-                    .chunks_mut(per_thread * sealed_size)
-                    .zip(plain.chunks(per_thread * s))
-                    .enumerate();
+                let mut runs = slots.chunks_mut(per_thread * sealed_size).enumerate();
                 // This thread takes the first run; the others get a scoped thread each.
-                let (_, (own, own_plain)) =
-                    runs.next().expect("count > 0, so there is a first run");
-                for (n, (run, run_plain)) in runs {
-                    let run_first = first + (n * per_thread) as u64;
-                    scope.spawn(move || seal_run(run_first, run_plain, run));
+                let (_, own) = runs.next().expect("count > 0, so there is a first run");
+                for (r, run) in runs {
+                    let seal_run = &seal_run;
+                    scope.spawn(move || seal_run(r * per_thread, run));
                 }
-                seal_run(first, own_plain, own);
+                seal_run(0, own);
             });
         }
         self.index += count as u64;
-        Ok(())
     }
 
     fn push_inner(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {

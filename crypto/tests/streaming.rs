@@ -7,7 +7,7 @@ use bytes::Bytes;
 use futures::executor::block_on;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use ferry_crypto::{Algorithm, Error, Opener, Sealer, Transform};
+use ferry_crypto::{Algorithm, Error, Opener, Sealer, TAG_LEN, Transform};
 
 use super::common::{self, ALGS, FULL, NAME, S};
 
@@ -97,6 +97,93 @@ fn threads_never_change_the_sealed_object() {
             common::assert_same(&out, &plain, format!("open {alg}, {len} bytes"));
         }
     }
+}
+
+/// The object sealed through `seal_in_place`, `per_call` segments at a time, read into their
+/// slots the way a file reader would.
+fn seal_by_slots(alg: Algorithm, plain: &[u8], per_call: usize, threads: usize) -> Vec<u8> {
+    let mut sealer = sealer(alg).with_threads(threads);
+    sealer.expect_plain_len(plain.len() as u64).unwrap();
+    let segments: Vec<&[u8]> = if plain.is_empty() {
+        vec![&[]]
+    } else {
+        plain.chunks(S).collect()
+    };
+    let mut object = Vec::new();
+    let calls = segments.len().div_ceil(per_call);
+    for (i, group) in segments.chunks(per_call).enumerate() {
+        let mut slots = Vec::new();
+        for segment in group {
+            slots.extend_from_slice(segment);
+            slots.extend_from_slice(&[0u8; TAG_LEN]);
+        }
+        if let Some(header) = sealer.seal_in_place(&mut slots, i + 1 == calls).unwrap() {
+            object.extend_from_slice(&header);
+        }
+        object.extend_from_slice(&slots);
+    }
+    object
+}
+
+/// Sealing in place, in any grouping of segments and on any number of threads, gives the
+/// object `push` gives.
+#[test]
+fn sealing_in_place_gives_the_pushed_object() {
+    for alg in ALGS {
+        for len in [0, 1, S - 1, S, S + 1, 5 * S, 17 * S + 3] {
+            let plain = common::pattern(len);
+            let reference = common::seal_fixed(alg, NAME, &plain);
+            for per_call in [1, 4, 64] {
+                for threads in [1, 3] {
+                    common::assert_same(
+                        &seal_by_slots(alg, &plain, per_call, threads),
+                        &reference,
+                        format!(
+                            "{alg}, {len} bytes, {per_call} segments a call, {threads} threads"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Slots laid out wrongly, or plaintext of another length than announced, are refused.
+#[test]
+fn sealing_in_place_refuses_bad_slots() {
+    let alg = Algorithm::Aes256Gcm;
+    // A partial segment before the end.
+    let mut slots = vec![0u8; S + TAG_LEN - 1];
+    assert!(matches!(
+        sealer(alg).seal_in_place(&mut slots, false),
+        Err(Error::Misuse(_))
+    ));
+    // An empty final segment after data.
+    let mut slots = vec![0u8; 2 * (S + TAG_LEN) - S];
+    assert!(matches!(
+        sealer(alg).seal_in_place(&mut slots, true),
+        Err(Error::Misuse(_))
+    ));
+    // No room for the final tag.
+    assert!(matches!(
+        sealer(alg).seal_in_place(&mut [0u8; TAG_LEN - 1], true),
+        Err(Error::Misuse(_))
+    ));
+    // One byte more than announced.
+    let mut s = sealer(alg);
+    s.expect_plain_len(S as u64).unwrap();
+    let mut slots = vec![0u8; S + TAG_LEN + 1 + TAG_LEN];
+    assert!(matches!(
+        s.seal_in_place(&mut slots, true),
+        Err(Error::LengthMismatch { .. })
+    ));
+    // After a push that left a partial segment.
+    let mut s = sealer(alg);
+    s.push(&[1, 2, 3], &mut Vec::new()).unwrap();
+    assert!(matches!(
+        s.seal_in_place(&mut [0u8; TAG_LEN], true),
+        Err(Error::Misuse(_))
+    ));
 }
 
 #[test]
