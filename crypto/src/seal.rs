@@ -181,12 +181,7 @@ impl Sealer {
                 });
             }
         }
-        // The final segment needs an index too.
-        if self.index + whole as u64 >= MAX_SEGMENTS {
-            return Err(Error::TooLarge {
-                max: Layout::WRITE.max_plain_len(),
-            });
-        }
+        self.room_for(whole)?;
         let (runs, tail) = slots.split_at_mut(whole * sealed_size);
         self.seal_slots(runs, |_, _| {});
         if last.is_some() {
@@ -198,14 +193,20 @@ impl Sealer {
         Ok(header)
     }
 
-    /// Seals `plain` as the next segment, which is not the last.
-    fn seal_inner(&mut self, plain: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-        // The final segment needs an index too, so a non-final one must leave room for it.
-        if self.index + 1 >= MAX_SEGMENTS {
+    /// Fails with [`Error::TooLarge`] unless `count` more non-final segments fit: the final
+    /// segment needs an index too, so the non-final ones must leave room for it.
+    fn room_for(&self, count: usize) -> Result<(), Error> {
+        if self.index + count as u64 >= MAX_SEGMENTS {
             return Err(Error::TooLarge {
                 max: Layout::WRITE.max_plain_len(),
             });
         }
+        Ok(())
+    }
+
+    /// Seals `plain` as the next segment, which is not the last.
+    fn seal_inner(&mut self, plain: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        self.room_for(1)?;
         self.cipher.seal_into(self.index, false, plain, out);
         self.index += 1;
         Ok(())
@@ -219,12 +220,7 @@ impl Sealer {
         let s = self.segment_size;
         let count = plain.len() / s;
         debug_assert_eq!(count * s, plain.len());
-        // The final segment needs an index too, so the non-final ones must leave room for it.
-        if self.index + count as u64 >= MAX_SEGMENTS {
-            return Err(Error::TooLarge {
-                max: Layout::WRITE.max_plain_len(),
-            });
-        }
+        self.room_for(count)?;
         let sealed_size = s + TAG_LEN;
         let start = out.len();
         // Zeroes first (cheap: the buffers are reused, their pages already mapped), so that
